@@ -1,0 +1,2 @@
+// Public surface of the Raft consensus core.
+export * from './types.js';

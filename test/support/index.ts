@@ -1,0 +1,183 @@
+// Helpers for end-to-end tests: free loopback ports, temp dirs, child processes we own, and waiting for
+// a condition with a deadline (never a bare sleep).
+import { spawn, type ChildProcess, execFile } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+export const BIN = join(ROOT, 'bin');
+
+/** A port that was free on 127.0.0.1 a moment ago (the OS picked it). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.unref();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const addr = srv.address();
+      const port = typeof addr === 'object' && addr ? addr.port : 0;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+export async function freePorts(n: number): Promise<number[]> {
+  const out = new Set<number>();
+  while (out.size < n) out.add(await freePort());
+  return [...out];
+}
+
+export function tempDir(prefix = 'ekl-'): { path: string; remove(): void } {
+  const path = mkdtempSync(join(tmpdir(), prefix));
+  return { path, remove: () => rmSync(path, { recursive: true, force: true }) };
+}
+
+/** Polls `cond` until it returns a truthy value or the deadline passes; then throws with `what`. */
+export async function waitFor<T>(
+  what: string,
+  cond: () => T | Promise<T>,
+  { timeoutMs = 10_000, intervalMs = 50 } = {},
+): Promise<NonNullable<T>> {
+  const deadline = Date.now() + timeoutMs;
+  let lastErr: unknown;
+  while (Date.now() < deadline) {
+    try {
+      const v = await cond();
+      if (v) return v as NonNullable<T>;
+    } catch (err) {
+      lastErr = err;
+    }
+    await new Promise((r) => setTimeout(r, intervalMs));
+  }
+  throw new Error(
+    `timed out after ${timeoutMs} ms waiting for ${what}${lastErr ? `: ${String(lastErr)}` : ''}`,
+  );
+}
+
+export interface Proc {
+  child: ChildProcess;
+  pid: number;
+  /** Everything the process wrote to stdout and stderr so far. */
+  output(): string;
+  /** Resolves with the exit code (or signal name) once the process is gone. */
+  exited: Promise<number | string>;
+  kill(signal?: NodeJS.Signals): Promise<number | string>;
+}
+
+/** Starts a process we own; it is killed when the test process exits. */
+export function startProcess(
+  cmd: string,
+  args: string[],
+  opts: { env?: NodeJS.ProcessEnv; cwd?: string } = {},
+): Proc {
+  const child = spawn(cmd, args, {
+    cwd: opts.cwd ?? ROOT,
+    env: { ...process.env, ...opts.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  child.stdout!.on('data', (d) => (out += d));
+  child.stderr!.on('data', (d) => (out += d));
+  const exited = new Promise<number | string>((resolve) => {
+    child.on('exit', (code, sig) => resolve(code ?? sig ?? -1));
+  });
+  live.add(child);
+  void exited.then(() => live.delete(child));
+  return {
+    child,
+    pid: child.pid!,
+    output: () => out,
+    exited,
+    async kill(signal: NodeJS.Signals = 'SIGTERM') {
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+      return exited;
+    },
+  };
+}
+
+const live = new Set<ChildProcess>();
+process.on('exit', () => {
+  for (const c of live) c.kill('SIGKILL');
+});
+
+export interface ExecResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs a command to completion (with a time-out) and returns its exit code and output. */
+export function run(
+  cmd: string,
+  args: string[],
+  opts: { env?: NodeJS.ProcessEnv; input?: string; timeoutMs?: number; cwd?: string } = {},
+): Promise<ExecResult> {
+  return new Promise((resolve) => {
+    const child = execFile(
+      cmd,
+      args,
+      {
+        cwd: opts.cwd ?? ROOT,
+        env: { ...process.env, ...opts.env },
+        timeout: opts.timeoutMs ?? 30_000,
+        maxBuffer: 64 * 1024 * 1024,
+      },
+      (err, stdout, stderr) => {
+        const code = err ? (typeof (err as any).code === 'number' ? (err as any).code : 1) : 0;
+        resolve({ code, stdout: String(stdout), stderr: String(stderr) });
+      },
+    );
+    if (opts.input !== undefined) {
+      child.stdin!.end(opts.input);
+    }
+  });
+}
+
+export function hasCommand(name: string): boolean {
+  return (process.env.PATH ?? '').split(':').some((p) => existsSync(join(p, name)));
+}
+
+/** A real etcd (Debian's etcd-server) on free loopback ports in a temp dir, for reference tests. */
+export async function startRealEtcd(extraArgs: string[] = []): Promise<{
+  endpoint: string;
+  proc: Proc;
+  stop(): Promise<void>;
+}> {
+  const [client, peer] = await freePorts(2);
+  const dir = tempDir('real-etcd-');
+  const endpoint = `http://127.0.0.1:${client}`;
+  const proc = startProcess('etcd', [
+    '--name',
+    'ref',
+    '--data-dir',
+    dir.path,
+    '--listen-client-urls',
+    endpoint,
+    '--advertise-client-urls',
+    endpoint,
+    '--listen-peer-urls',
+    `http://127.0.0.1:${peer}`,
+    '--initial-advertise-peer-urls',
+    `http://127.0.0.1:${peer}`,
+    '--initial-cluster',
+    `ref=http://127.0.0.1:${peer}`,
+    ...extraArgs,
+  ]);
+  await waitFor(
+    'real etcd to serve',
+    async () =>
+      (await run('etcdctl', ['--endpoints', endpoint, 'endpoint', 'health'], { timeoutMs: 5000 })).code === 0,
+    { timeoutMs: 20_000, intervalMs: 200 },
+  );
+  return {
+    endpoint,
+    proc,
+    async stop() {
+      await proc.kill('SIGTERM');
+      dir.remove();
+    },
+  };
+}
