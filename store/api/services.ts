@@ -1,0 +1,412 @@
+// The etcd v3 gRPC services (KV, Watch, Lease, Cluster, Maintenance, Auth, Lock, Election) over an
+// EtcdBackend, served by @grpc/grpc-js on the --listen-client-urls.
+import { createHash } from 'node:crypto';
+import * as grpc from '@grpc/grpc-js';
+import type { EtcdBackend, Msg } from './backend.js';
+import { fromWire, toWire } from './convert.js';
+import { loadProtos } from './proto.js';
+import { RpcError, ServerErrors, toServiceError } from './status.js';
+import { Concurrency } from './concurrency.js';
+
+/** Bytes of gRPC framing etcd allows on top of --max-request-bytes before the transport refuses. */
+const GRPC_OVERHEAD_BYTES = 512 * 1024;
+/** Snapshot stream chunk, as etcd's (32 KiB). */
+const SNAPSHOT_CHUNK = 32 * 1024;
+/** Keep-alive requests in flight per stream before we stop reading (bounds a flooding client). */
+const MAX_KEEPALIVES_IN_FLIGHT = 64;
+
+type UnaryHandler = (call: grpc.ServerUnaryCall<any, any>, cb: grpc.sendUnaryData<any>) => void;
+
+export interface GrpcServerOptions {
+  backend: EtcdBackend;
+  /** Listen addresses as host:port (already parsed from the URLs). */
+  listen: string[];
+}
+
+export class EtcdGrpcServer {
+  readonly server: grpc.Server;
+  private readonly concurrency: Concurrency;
+
+  constructor(private readonly backend: EtcdBackend) {
+    this.server = new grpc.Server({
+      'grpc.max_receive_message_length': backend.maxRequestBytes + GRPC_OVERHEAD_BYTES,
+      'grpc.max_send_message_length': 2 ** 31 - 1,
+      'grpc.max_concurrent_streams': 1000,
+      'grpc.keepalive_permit_without_calls': 1,
+      'grpc.http2.min_ping_interval_without_data_ms': 5000,
+    });
+    this.concurrency = new Concurrency(backend);
+    const p = loadProtos();
+    this.server.addService(p.KV.service, this.kv());
+    this.server.addService(p.Watch.service, { Watch: (call: any) => this.watch(call) });
+    this.server.addService(p.Lease.service, this.lease());
+    this.server.addService(p.Cluster.service, this.cluster());
+    this.server.addService(p.Maintenance.service, this.maintenance());
+    this.server.addService(p.Auth.service, this.auth());
+    this.server.addService(p.Lock.service, this.lock());
+    this.server.addService(p.Election.service, this.election());
+  }
+
+  /** Binds every address; resolves with the ports actually bound (port 0 picks a free one). */
+  async listen(addrs: string[]): Promise<number[]> {
+    const ports: number[] = [];
+    for (const a of addrs) {
+      ports.push(
+        await new Promise<number>((resolve, reject) =>
+          this.server.bindAsync(a, grpc.ServerCredentials.createInsecure(), (err, port) =>
+            err ? reject(new Error(`cannot listen on ${a}: ${err.message}`)) : resolve(port),
+          ),
+        ),
+      );
+    }
+    return ports;
+  }
+
+  /** Stops accepting calls; open streams get a short grace period, then are cut. */
+  async close(graceMs = 2000): Promise<void> {
+    this.concurrency.close();
+    await new Promise<void>((resolve) => {
+      const t = setTimeout(() => {
+        this.server.forceShutdown();
+        resolve();
+      }, graceMs);
+      this.server.tryShutdown(() => {
+        clearTimeout(t);
+        resolve();
+      });
+    });
+  }
+
+  private unary(
+    service: string,
+    method: string,
+    fn: (req: any, signal: AbortSignal) => Promise<Msg>,
+  ): UnaryHandler {
+    return (call, cb) => {
+      const t0 = process.hrtime.bigint();
+      const ac = new AbortController();
+      call.on('cancelled', () => ac.abort());
+      let req: any;
+      try {
+        req = fromWire(call.request);
+      } catch (err) {
+        cb({ code: grpc.status.INVALID_ARGUMENT, details: (err as Error).message });
+        return;
+      }
+      fn(req, ac.signal).then(
+        (resp) => {
+          this.observe(service, method, 'unary', grpc.status.OK, t0);
+          cb(null, toWire(resp));
+        },
+        (err) => {
+          const se = toServiceError(err);
+          this.observe(service, method, 'unary', se.code ?? grpc.status.UNKNOWN, t0);
+          cb(se);
+        },
+      );
+    };
+  }
+
+  private observe(service: string, method: string, type: string, code: number, t0: bigint): void {
+    const s = Number(process.hrtime.bigint() - t0) / 1e9;
+    this.backend.observeRpc?.(`etcdserverpb.${service}`, method, code, s);
+    void type;
+  }
+
+  private kv(): grpc.UntypedServiceImplementation {
+    const b = this.backend;
+    return {
+      Range: this.unary('KV', 'Range', (r) => b.range(r)),
+      Put: this.unary('KV', 'Put', (r) => b.put(r)),
+      DeleteRange: this.unary('KV', 'DeleteRange', (r) => b.deleteRange(r)),
+      Txn: this.unary('KV', 'Txn', (r) => b.txn(r)),
+      Compact: this.unary('KV', 'Compact', (r) => b.compact(r)),
+    };
+  }
+
+  private watch(call: grpc.ServerDuplexStream<any, any>): void {
+    let paused = false;
+    let closed = false;
+    const ws = this.backend.watchStream((resp) => {
+      if (closed) return;
+      // write() returning false means the client is not reading fast enough: stop producing until the
+      // transport drains, so a stuck client holds a bounded buffer and its watchers fall back to
+      // catching up from history.
+      if (!call.write(toWire(resp)) && !paused) {
+        paused = true;
+        ws.pause();
+      }
+    });
+    call.on('drain', () => {
+      if (paused && !closed) {
+        paused = false;
+        ws.resume();
+      }
+    });
+    const close = () => {
+      if (closed) return;
+      closed = true;
+      ws.close();
+    };
+    call.on('data', (raw: any) => {
+      try {
+        const req = fromWire<Msg>(raw);
+        switch (req.requestUnion) {
+          case 'createRequest':
+            ws.watch(req.createRequest);
+            break;
+          case 'cancelRequest':
+            ws.cancel(Number(req.cancelRequest.watchId));
+            break;
+          case 'progressRequest':
+            ws.requestProgress();
+            break;
+          default:
+            break;
+        }
+      } catch (err) {
+        close();
+        call.destroy(Object.assign(new Error((err as Error).message), toServiceError(err)));
+      }
+    });
+    call.on('end', () => {
+      close();
+      call.end();
+    });
+    call.on('error', close);
+    call.on('close', close);
+    call.on('cancelled', close);
+  }
+
+  private lease(): grpc.UntypedServiceImplementation {
+    const b = this.backend;
+    return {
+      LeaseGrant: this.unary('Lease', 'LeaseGrant', (r) => b.leaseGrant(r)),
+      LeaseRevoke: this.unary('Lease', 'LeaseRevoke', (r) => b.leaseRevoke(r)),
+      LeaseTimeToLive: this.unary('Lease', 'LeaseTimeToLive', (r) => b.leaseTimeToLive(r)),
+      LeaseLeases: this.unary('Lease', 'LeaseLeases', () => b.leaseLeases()),
+      LeaseKeepAlive: (call: grpc.ServerDuplexStream<any, any>) => {
+        let inFlight = 0;
+        let chain = Promise.resolve();
+        let done = false;
+        call.on('data', (raw: any) => {
+          const id = fromWire<Msg>(raw).ID as bigint;
+          inFlight++;
+          if (inFlight >= MAX_KEEPALIVES_IN_FLIGHT) call.pause();
+          const p = b.leaseKeepAlive(id);
+          // Responses go out in request order.
+          chain = chain.then(async () => {
+            try {
+              const ttl = await p;
+              if (!done) call.write(toWire({ header: b.header(), ID: id, TTL: ttl }));
+            } catch (err) {
+              if (!done) {
+                done = true;
+                call.destroy(Object.assign(new Error((err as Error).message), toServiceError(err)));
+              }
+            } finally {
+              inFlight--;
+              if (inFlight < MAX_KEEPALIVES_IN_FLIGHT) call.resume();
+            }
+          });
+        });
+        call.on('end', () => {
+          void chain.then(() => {
+            if (!done) {
+              done = true;
+              call.end();
+            }
+          });
+        });
+        call.on('error', () => (done = true));
+        call.on('cancelled', () => (done = true));
+      },
+    };
+  }
+
+  private cluster(): grpc.UntypedServiceImplementation {
+    const b = this.backend;
+    const list = () => b.members().map(memberToWire);
+    return {
+      MemberList: this.unary('Cluster', 'MemberList', async () => ({ header: b.header(), members: list() })),
+      MemberAdd: this.unary('Cluster', 'MemberAdd', async (r) => {
+        const m = await b.memberAdd(r.peerURLs ?? [], !!r.isLearner);
+        return { header: b.header(), member: memberToWire(m), members: list() };
+      }),
+      MemberRemove: this.unary('Cluster', 'MemberRemove', async (r) => {
+        await b.memberRemove(r.ID);
+        return { header: b.header(), members: list() };
+      }),
+      MemberUpdate: this.unary('Cluster', 'MemberUpdate', async (r) => {
+        await b.memberUpdate(r.ID, r.peerURLs ?? []);
+        return { header: b.header(), members: list() };
+      }),
+      MemberPromote: this.unary('Cluster', 'MemberPromote', async (r) => {
+        await b.memberPromote(r.ID);
+        return { header: b.header(), members: list() };
+      }),
+    };
+  }
+
+  private maintenance(): grpc.UntypedServiceImplementation {
+    const b = this.backend;
+    return {
+      Alarm: this.unary('Maintenance', 'Alarm', (r) => b.alarm(r)),
+      Status: this.unary('Maintenance', 'Status', async () => ({
+        header: b.header(),
+        ...(await b.status()),
+      })),
+      Defragment: this.unary('Maintenance', 'Defragment', async () => {
+        await b.defragment();
+        return { header: b.header() };
+      }),
+      Hash: this.unary('Maintenance', 'Hash', async () => ({ header: b.header(), hash: await b.hash() })),
+      HashKV: this.unary('Maintenance', 'HashKV', async (r) => {
+        const h = await b.hashKV(r.revision ?? 0);
+        return { header: b.header(h.hashRevision), hash: h.hash, compactRevision: h.compactRevision };
+      }),
+      MoveLeader: this.unary('Maintenance', 'MoveLeader', async (r) => {
+        await b.moveLeader(r.targetID);
+        return { header: b.header() };
+      }),
+      Snapshot: (call: grpc.ServerWritableStream<any, any>) => void this.snapshot(call),
+    };
+  }
+
+  /** Streams a backup: the state machine's snapshot bytes followed by their sha256, as etcd appends one. */
+  private async snapshot(call: grpc.ServerWritableStream<any, any>): Promise<void> {
+    const t0 = process.hrtime.bigint();
+    try {
+      const snap = await this.backend.snapshot();
+      const header = toWire(this.backend.header(snap.revision));
+      const sha = createHash('sha256');
+      let remaining = snap.size + 32;
+      let first = true;
+      const send = async (blob: Buffer) => {
+        remaining -= blob.length;
+        const ok = call.write({
+          header: first ? header : undefined,
+          remainingBytes: String(remaining),
+          blob,
+        });
+        first = false;
+        if (!ok) await new Promise<void>((r) => call.once('drain', () => r()));
+      };
+      for await (const chunk of snap.chunks) {
+        sha.update(chunk);
+        for (let off = 0; off < chunk.length; off += SNAPSHOT_CHUNK) {
+          if (call.cancelled) return;
+          await send(chunk.subarray(off, off + SNAPSHOT_CHUNK));
+        }
+      }
+      if (remaining !== 32) throw new RpcError(grpc.status.INTERNAL, 'snapshot size changed while streaming');
+      await send(sha.digest());
+      call.end();
+      this.observe('Maintenance', 'Snapshot', 'server_stream', grpc.status.OK, t0);
+    } catch (err) {
+      const se = toServiceError(err);
+      this.observe('Maintenance', 'Snapshot', 'server_stream', se.code ?? grpc.status.UNKNOWN, t0);
+      call.destroy(Object.assign(new Error(se.details ?? 'snapshot failed'), se));
+    }
+  }
+
+  private auth(): grpc.UntypedServiceImplementation {
+    const b = this.backend;
+    const unsupported = (method: string) =>
+      this.unary('Auth', method, async () => {
+        throw new RpcError(
+          grpc.status.UNIMPLEMENTED,
+          `etcdserver: auth ${method} is not supported by this server (authentication is always disabled)`,
+        );
+      });
+    return {
+      AuthStatus: this.unary('Auth', 'AuthStatus', async () => ({
+        header: b.header(),
+        enabled: false,
+        authRevision: 0,
+      })),
+      // Auth cannot be turned on without a root user, and users cannot be added: etcd's own refusal.
+      AuthEnable: this.unary('Auth', 'AuthEnable', async () => {
+        throw ServerErrors.rootUserNotExist();
+      }),
+      AuthDisable: this.unary('Auth', 'AuthDisable', async () => ({ header: b.header() })),
+      Authenticate: this.unary('Auth', 'Authenticate', async () => {
+        throw ServerErrors.authNotEnabled();
+      }),
+      UserList: this.unary('Auth', 'UserList', async () => ({ header: b.header(), users: [] })),
+      RoleList: this.unary('Auth', 'RoleList', async () => ({ header: b.header(), roles: [] })),
+      UserAdd: unsupported('UserAdd'),
+      UserGet: unsupported('UserGet'),
+      UserDelete: unsupported('UserDelete'),
+      UserChangePassword: unsupported('UserChangePassword'),
+      UserGrantRole: unsupported('UserGrantRole'),
+      UserRevokeRole: unsupported('UserRevokeRole'),
+      RoleAdd: unsupported('RoleAdd'),
+      RoleGet: unsupported('RoleGet'),
+      RoleDelete: unsupported('RoleDelete'),
+      RoleGrantPermission: unsupported('RoleGrantPermission'),
+      RoleRevokePermission: unsupported('RoleRevokePermission'),
+    };
+  }
+
+  private lock(): grpc.UntypedServiceImplementation {
+    const c = this.concurrency;
+    return {
+      Lock: this.unary('Lock', 'Lock', async (r, signal) => {
+        const key = await c.lock(r.name, r.lease, signal);
+        return { header: this.backend.header(), key };
+      }),
+      Unlock: this.unary('Lock', 'Unlock', async (r) => {
+        await c.unlock(r.key);
+        return { header: this.backend.header() };
+      }),
+    };
+  }
+
+  private election(): grpc.UntypedServiceImplementation {
+    const c = this.concurrency;
+    const b = this.backend;
+    return {
+      Campaign: this.unary('Election', 'Campaign', async (r, signal) => {
+        const leader = await c.campaign(r.name, r.lease, r.value, signal);
+        return { header: b.header(), leader };
+      }),
+      Proclaim: this.unary('Election', 'Proclaim', async (r) => {
+        await c.proclaim(r.leader, r.value);
+        return { header: b.header() };
+      }),
+      Leader: this.unary('Election', 'Leader', async (r) => ({
+        header: b.header(),
+        kv: await c.leader(r.name),
+      })),
+      Resign: this.unary('Election', 'Resign', async (r) => {
+        await c.resign(r.leader);
+        return { header: b.header() };
+      }),
+      Observe: (call: grpc.ServerWritableStream<any, any>) => {
+        const req = fromWire<Msg>(call.request);
+        const stop = c.observe(
+          req.name,
+          (kv) => {
+            call.write(toWire({ header: b.header(), kv }));
+          },
+          (err) => call.destroy(Object.assign(new Error(String(err)), toServiceError(err))),
+        );
+        call.on('cancelled', stop);
+        call.on('close', stop);
+      },
+    };
+  }
+}
+
+function memberToWire(m: {
+  id: bigint;
+  name: string;
+  peerURLs: string[];
+  clientURLs: string[];
+  isLearner: boolean;
+}): Msg {
+  return { ID: m.id, name: m.name, peerURLs: m.peerURLs, clientURLs: m.clientURLs, isLearner: m.isLearner };
+}
+
+export { RpcError };
