@@ -1,0 +1,2 @@
+// Public surface of the lessor.
+export * from './lessor.js';

@@ -1,0 +1,176 @@
+// A small, bounds-checked binary writer/reader (varints, byte strings, bigints) used by the snapshot
+// format and the Raft request encoding.
+
+export class BinaryWriter {
+  private buf: Buffer;
+  private pos = 0;
+
+  constructor(initial = 256) {
+    this.buf = Buffer.allocUnsafe(initial);
+  }
+
+  private ensure(n: number): void {
+    if (this.pos + n <= this.buf.length) return;
+    let size = this.buf.length * 2;
+    while (size < this.pos + n) size *= 2;
+    const next = Buffer.allocUnsafe(size);
+    this.buf.copy(next, 0, 0, this.pos);
+    this.buf = next;
+  }
+
+  get length(): number {
+    return this.pos;
+  }
+
+  u8(v: number): this {
+    this.ensure(1);
+    this.buf[this.pos++] = v & 0xff;
+    return this;
+  }
+
+  /** Unsigned varint for a non-negative safe integer. */
+  uvarint(v: number): this {
+    if (!Number.isSafeInteger(v) || v < 0) throw new RangeError(`uvarint out of range: ${v}`);
+    this.ensure(10);
+    while (v >= 0x80) {
+      this.buf[this.pos++] = (v % 0x80) | 0x80;
+      v = Math.floor(v / 0x80);
+    }
+    this.buf[this.pos++] = v;
+    return this;
+  }
+
+  /** Signed safe integer (zig-zag). */
+  svarint(v: number): this {
+    if (!Number.isSafeInteger(v)) throw new RangeError(`svarint out of range: ${v}`);
+    return this.uvarint(v >= 0 ? v * 2 : -v * 2 - 1);
+  }
+
+  /** A signed 64-bit integer (lease IDs, member IDs), fixed 8 bytes. */
+  i64(v: bigint): this {
+    this.ensure(8);
+    this.buf.writeBigInt64BE(BigInt.asIntN(64, v), this.pos);
+    this.pos += 8;
+    return this;
+  }
+
+  /** An unsigned 64-bit integer, fixed 8 bytes. */
+  u64(v: bigint): this {
+    this.ensure(8);
+    this.buf.writeBigUInt64BE(BigInt.asUintN(64, v), this.pos);
+    this.pos += 8;
+    return this;
+  }
+
+  bytes(b: Uint8Array): this {
+    this.uvarint(b.length);
+    this.ensure(b.length);
+    this.buf.set(b, this.pos);
+    this.pos += b.length;
+    return this;
+  }
+
+  raw(b: Uint8Array): this {
+    this.ensure(b.length);
+    this.buf.set(b, this.pos);
+    this.pos += b.length;
+    return this;
+  }
+
+  bool(v: boolean): this {
+    return this.u8(v ? 1 : 0);
+  }
+
+  /** The bytes written so far (a copy, so the writer may be reused). */
+  finish(): Buffer {
+    return Buffer.from(this.buf.subarray(0, this.pos));
+  }
+
+  /** Hands out the bytes written so far and starts over (for chunked streaming). */
+  take(): Buffer {
+    const out = Buffer.from(this.buf.subarray(0, this.pos));
+    this.pos = 0;
+    return out;
+  }
+}
+
+export class BinaryReader {
+  private pos = 0;
+
+  constructor(private readonly buf: Buffer) {}
+
+  get remaining(): number {
+    return this.buf.length - this.pos;
+  }
+
+  get offset(): number {
+    return this.pos;
+  }
+
+  private need(n: number): void {
+    if (this.pos + n > this.buf.length) {
+      throw new RangeError(`truncated input: need ${n} bytes at offset ${this.pos} of ${this.buf.length}`);
+    }
+  }
+
+  u8(): number {
+    this.need(1);
+    return this.buf[this.pos++]!;
+  }
+
+  uvarint(): number {
+    let result = 0;
+    let mul = 1;
+    for (let i = 0; i < 8; i++) {
+      const b = this.u8();
+      result += (b & 0x7f) * mul;
+      if (b < 0x80) {
+        if (!Number.isSafeInteger(result)) throw new RangeError('uvarint overflow');
+        return result;
+      }
+      mul *= 0x80;
+    }
+    throw new RangeError('uvarint too long');
+  }
+
+  svarint(): number {
+    const u = this.uvarint();
+    return u % 2 === 0 ? u / 2 : -(u + 1) / 2;
+  }
+
+  i64(): bigint {
+    this.need(8);
+    const v = this.buf.readBigInt64BE(this.pos);
+    this.pos += 8;
+    return v;
+  }
+
+  u64(): bigint {
+    this.need(8);
+    const v = this.buf.readBigUInt64BE(this.pos);
+    this.pos += 8;
+    return v;
+  }
+
+  bytes(): Buffer {
+    const n = this.uvarint();
+    this.need(n);
+    // A copy: callers keep these (keys, values) long after the input buffer is gone.
+    const out = Buffer.from(this.buf.subarray(this.pos, this.pos + n));
+    this.pos += n;
+    return out;
+  }
+
+  raw(n: number): Buffer {
+    this.need(n);
+    const out = this.buf.subarray(this.pos, this.pos + n);
+    this.pos += n;
+    return out;
+  }
+
+  bool(): boolean {
+    const v = this.u8();
+    if (v > 1) throw new RangeError(`bad bool byte ${v}`);
+    return v === 1;
+  }
+}

@@ -1,0 +1,19 @@
+// Public surface of the revisioned, watchable key space.
+export * from './types.js';
+export {
+  MvccStore,
+  WriteTxn,
+  keyString,
+  type RangeEnd,
+  type RevisionEvents,
+  type MvccStoreOptions,
+} from './kv.js';
+export {
+  WatchableStore,
+  WatchStream,
+  type WatchRequest,
+  type WatchResponse,
+  type WatchStreamOptions,
+  type WatchableStoreOptions,
+} from './watch.js';
+export { BinaryReader, BinaryWriter } from './binary.js';

@@ -1,0 +1,462 @@
+// The revisioned key space: an ordered key index (B+tree) of per-key histories, a revision-ordered log
+// of events for watchers, write transactions that share one main revision, and compaction.
+import btree from 'sorted-btree';
+import { crc32 } from 'node:zlib';
+import { BinaryReader, BinaryWriter } from './binary.js';
+import {
+  ErrCompacted,
+  ErrFutureRev,
+  EventType,
+  MvccError,
+  type Event,
+  type KeyValue,
+  type RangeOptions,
+  type RangeResult,
+} from './types.js';
+
+/** One stored version of a key; a tombstone has version 0. `sub` orders the ops of one revision. */
+interface Rec {
+  kv: KeyValue;
+  sub: number;
+}
+
+/** Every stored version of one key, oldest first (generations are delimited by tombstones). */
+interface KeyHistory {
+  key: Buffer;
+  recs: Rec[];
+}
+
+/** The events written at one revision, in sub-revision order. */
+export interface RevisionEvents {
+  rev: number;
+  events: Event[];
+}
+
+/** Per stored version: the bytes a disk-backed store would hold besides key and value (revision keys, proto framing). */
+const RECORD_OVERHEAD = 48;
+const EMPTY = Buffer.alloc(0);
+
+// sorted-btree is CommonJS with `exports.default`: under NodeNext the default import is the whole module.
+const BTree = btree.default;
+type BTree<K, V> = InstanceType<typeof btree.default<K, V>>;
+const byteOrder = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
+
+/** Keys in the index are the key bytes as a latin1 string: JS string order is then byte order. */
+export const keyString = (b: Buffer): string => b.toString('latin1');
+
+/** `end` semantics shared by range, delete and watch: undefined = single key, empty = to the end. */
+export type RangeEnd = Buffer | undefined;
+
+export interface MvccStoreOptions {
+  /** Called after each write transaction that changed something, with the events of its revision. */
+  onCommit?: (batch: RevisionEvents) => void;
+}
+
+export class MvccStore {
+  private index = new BTree<string, KeyHistory>(undefined, byteOrder);
+  private currentRev = 1;
+  private compactRev = 0;
+  /** Events by revision, for revisions > compactRev; `logStart` is the offset of the first live entry. */
+  private log: RevisionEvents[] = [];
+  private logStart = 0;
+  private bytes = 0;
+  private inTxn = false;
+  onCommit: ((batch: RevisionEvents) => void) | undefined;
+
+  constructor(opts: MvccStoreOptions = {}) {
+    this.onCommit = opts.onCommit;
+  }
+
+  /** The store's current revision (1 for an empty store, as etcd). */
+  rev(): number {
+    return this.currentRev;
+  }
+
+  /** The revision of the last compaction (0 = never compacted). */
+  compactRevision(): number {
+    return this.compactRev;
+  }
+
+  /** Number of live keys at the current revision. */
+  keyCount(): number {
+    let n = 0;
+    for (const h of this.index.values()) if (isLive(h.recs[h.recs.length - 1]!.kv)) n++;
+    return n;
+  }
+
+  /** An estimate of the bytes a disk-backed store would hold for this key space (keys + values + history). */
+  size(): number {
+    return this.bytes;
+  }
+
+  /** Reads [key, end) at `opts.rev` (0 = current). */
+  range(key: Buffer, end: RangeEnd, opts: RangeOptions = {}): RangeResult {
+    return this.rangeAt(key, end, opts, this.currentRev);
+  }
+
+  private rangeAt(key: Buffer, end: RangeEnd, opts: RangeOptions, curRev: number): RangeResult {
+    let rev = opts.rev ?? 0;
+    if (rev > curRev) throw ErrFutureRev();
+    if (rev <= 0) rev = curRev;
+    if (rev < this.compactRev) throw ErrCompacted();
+    const limit = opts.limit && opts.limit > 0 ? opts.limit : Infinity;
+    const kvs: KeyValue[] = [];
+    let count = 0;
+    this.scan(key, end, (h) => {
+      const kv = versionAt(h, rev);
+      if (kv === undefined) return;
+      count++;
+      if (!opts.count && kvs.length < limit) kvs.push(kv);
+    });
+    return { kvs, rev: curRev, count };
+  }
+
+  /** Visits the history of every key in [key, end) in key order. */
+  private scan(key: Buffer, end: RangeEnd, visit: (h: KeyHistory) => void): void {
+    const lo = keyString(key);
+    if (end === undefined) {
+      const h = this.index.get(lo);
+      if (h) visit(h);
+      return;
+    }
+    if (end.length === 0) {
+      const max = this.index.maxKey();
+      if (max === undefined || max < lo) return;
+      this.index.forRange(lo, max, true, (_k, h) => void visit(h));
+      return;
+    }
+    const hi = keyString(end);
+    if (hi <= lo) return;
+    this.index.forRange(lo, hi, false, (_k, h) => void visit(h));
+  }
+
+  /** Starts a write transaction; every change in it gets main revision rev()+1. Must be ended. */
+  write(): WriteTxn {
+    if (this.inTxn) throw new Error('mvcc: nested write transaction');
+    this.inTxn = true;
+    return new WriteTxn(this);
+  }
+
+  /** Removes history at or below `rev`, keeping the latest version of each key live at `rev`. */
+  compact(rev: number): void {
+    if (rev <= this.compactRev) throw ErrCompacted();
+    if (rev > this.currentRev) throw ErrFutureRev();
+    const emptied: string[] = [];
+    this.index.forEachPair((k, h) => {
+      const recs = h.recs;
+      let i = lastAtOrBelow(recs, rev);
+      if (i < 0) return;
+      if (!isLive(recs[i]!.kv)) i++;
+      if (i <= 0) return;
+      for (let j = 0; j < i; j++) this.bytes -= recSize(recs[j]!.kv);
+      recs.splice(0, i);
+      if (recs.length === 0) emptied.push(k);
+    });
+    for (const k of emptied) this.index.delete(k);
+    while (this.logStart < this.log.length && this.log[this.logStart]!.rev <= rev) this.logStart++;
+    if (this.logStart > 1024 && this.logStart * 2 > this.log.length) {
+      this.log = this.log.slice(this.logStart);
+      this.logStart = 0;
+    }
+    this.compactRev = rev;
+  }
+
+  /**
+   * Events of revisions in [fromRev, toRev], whole revisions only, stopping once `maxEvents` is reached
+   * (at least one revision is returned if any exists). Throws ErrCompacted if fromRev <= compactRev.
+   */
+  eventsSince(fromRev: number, toRev: number, maxEvents: number): RevisionEvents[] {
+    if (fromRev <= this.compactRev) throw ErrCompacted();
+    const out: RevisionEvents[] = [];
+    let i = this.logIndexOf(fromRev);
+    let n = 0;
+    for (; i < this.log.length; i++) {
+      const b = this.log[i]!;
+      if (b.rev > toRev) break;
+      if (out.length > 0 && n + b.events.length > maxEvents) break;
+      out.push(b);
+      n += b.events.length;
+    }
+    return out;
+  }
+
+  /** Position in the log of the first revision >= rev. */
+  private logIndexOf(rev: number): number {
+    let lo = this.logStart;
+    let hi = this.log.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (this.log[mid]!.rev < rev) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  }
+
+  /**
+   * etcd's HashKV: a CRC32 over every stored version with mod revision <= rev (0 = current), in key order.
+   * Members that applied the same requests (and compactions) get the same hash.
+   */
+  hashKV(rev = 0): { hash: number; compactRevision: number; hashRevision: number } {
+    if (rev > this.currentRev) throw ErrFutureRev();
+    if (rev <= 0) rev = this.currentRev;
+    if (rev < this.compactRev) throw ErrCompacted();
+    let hash = 0;
+    const w = new BinaryWriter(1024);
+    for (const h of this.index.values()) {
+      for (const r of h.recs) {
+        if (r.kv.modRevision > rev) break;
+        writeRec(w, r);
+        w.bytes(h.key);
+        if (w.length > 64 * 1024) hash = crc32(w.take(), hash);
+      }
+    }
+    hash = crc32(w.take(), hash);
+    return { hash, compactRevision: this.compactRev, hashRevision: rev };
+  }
+
+  /**
+   * The whole key space with its history, as a sequence of chunks of about `chunkBytes` (so a big store
+   * streams without one huge buffer). `restore` takes the concatenation.
+   */
+  *serialize(chunkBytes = 1 << 20): Generator<Buffer> {
+    const w = new BinaryWriter(Math.min(chunkBytes * 2, 1 << 22));
+    w.raw(SNAPSHOT_MAGIC);
+    w.uvarint(this.currentRev).uvarint(this.compactRev).uvarint(this.index.size);
+    for (const h of this.index.values()) {
+      w.bytes(h.key).uvarint(h.recs.length);
+      for (const r of h.recs) writeRec(w, r);
+      if (w.length >= chunkBytes) yield w.take();
+    }
+    w.raw(SNAPSHOT_END);
+    yield w.take();
+  }
+
+  /** Replaces this store's contents with a serialized one (reads and checks the whole input). */
+  restore(data: Buffer): void {
+    const r = new BinaryReader(data);
+    const magic = r.raw(SNAPSHOT_MAGIC.length);
+    if (!magic.equals(SNAPSHOT_MAGIC)) throw new Error('mvcc: snapshot: bad magic');
+    const currentRev = r.uvarint();
+    const compactRev = r.uvarint();
+    const nkeys = r.uvarint();
+    const index = new BTree<string, KeyHistory>(undefined, byteOrder);
+    const byRev = new Map<number, { sub: number; ev: Event }[]>();
+    let bytes = 0;
+    for (let i = 0; i < nkeys; i++) {
+      const key = r.bytes();
+      const n = r.uvarint();
+      const recs: Rec[] = [];
+      for (let j = 0; j < n; j++) {
+        const rec = readRec(r, key);
+        if (rec.kv.modRevision > currentRev) throw new Error('mvcc: snapshot: record above current revision');
+        if (j > 0 && rec.kv.modRevision <= recs[j - 1]!.kv.modRevision)
+          throw new Error('mvcc: snapshot: records out of order');
+        recs.push(rec);
+        bytes += recSize(rec.kv);
+        if (rec.kv.modRevision > compactRev) {
+          const prev = j > 0 && isLive(recs[j - 1]!.kv) ? recs[j - 1]!.kv : null;
+          const ev: Event = {
+            type: isLive(rec.kv) ? EventType.PUT : EventType.DELETE,
+            kv: rec.kv,
+            prevKv: prev,
+          };
+          let list = byRev.get(rec.kv.modRevision);
+          if (!list) byRev.set(rec.kv.modRevision, (list = []));
+          list.push({ sub: rec.sub, ev });
+        }
+      }
+      if (n === 0) throw new Error('mvcc: snapshot: key without records');
+      const ks = keyString(key);
+      if (i > 0 && index.maxKey()! >= ks) throw new Error('mvcc: snapshot: keys out of order');
+      index.set(ks, { key, recs });
+    }
+    if (!r.raw(SNAPSHOT_END.length).equals(SNAPSHOT_END)) throw new Error('mvcc: snapshot: bad trailer');
+    if (r.remaining !== 0) throw new Error('mvcc: snapshot: trailing bytes');
+    const log: RevisionEvents[] = [...byRev.entries()]
+      .sort((a, b) => a[0] - b[0])
+      .map(([rev, list]) => ({ rev, events: list.sort((a, b) => a.sub - b.sub).map((x) => x.ev) }));
+    this.index = index;
+    this.currentRev = currentRev;
+    this.compactRev = compactRev;
+    this.log = log;
+    this.logStart = 0;
+    this.bytes = bytes;
+  }
+
+  // --- used by WriteTxn ---
+
+  /** @internal */ _history(ks: string): KeyHistory | undefined {
+    return this.index.get(ks);
+  }
+  /** @internal */ _append(key: Buffer, rec: Rec): void {
+    const ks = keyString(key);
+    let h = this.index.get(ks);
+    if (!h) {
+      h = { key, recs: [] };
+      this.index.set(ks, h);
+    }
+    const last = h.recs[h.recs.length - 1];
+    if (last && last.kv.modRevision === rec.kv.modRevision) {
+      // Changed twice in one revision (the applier forbids it for client txns): the later op wins.
+      this.bytes -= recSize(last.kv);
+      h.recs[h.recs.length - 1] = rec;
+    } else {
+      h.recs.push(rec);
+    }
+    this.bytes += recSize(rec.kv);
+  }
+  /** @internal */ _scan(key: Buffer, end: RangeEnd, visit: (h: KeyHistory) => void): void {
+    this.scan(key, end, visit);
+  }
+  /** @internal */ _rangeAt(key: Buffer, end: RangeEnd, opts: RangeOptions, curRev: number): RangeResult {
+    return this.rangeAt(key, end, opts, curRev);
+  }
+  /** @internal */ _commit(events: Event[]): void {
+    this.inTxn = false;
+    if (events.length === 0) return;
+    this.currentRev++;
+    const batch = { rev: this.currentRev, events };
+    this.log.push(batch);
+    this.onCommit?.(batch);
+  }
+}
+
+/** A write transaction: reads see its own earlier writes; all its changes share one main revision. */
+export class WriteTxn {
+  /** The store revision when the transaction began. */
+  readonly beginRev: number;
+  private readonly events: Event[] = [];
+  private ended = false;
+
+  constructor(private readonly store: MvccStore) {
+    this.beginRev = store.rev();
+  }
+
+  /** The revision reads see: the new revision once something changed. */
+  rev(): number {
+    return this.events.length > 0 ? this.beginRev + 1 : this.beginRev;
+  }
+
+  changes(): readonly Event[] {
+    return this.events;
+  }
+
+  range(key: Buffer, end: RangeEnd, opts: RangeOptions = {}): RangeResult {
+    this.check();
+    return this.store._rangeAt(key, end, opts, this.rev());
+  }
+
+  /** Writes key=value attached to `lease` (0n = none); returns the revision and the previous live version. */
+  put(key: Buffer, value: Buffer, lease: bigint): { rev: number; prev: KeyValue | undefined } {
+    this.check();
+    const rev = this.beginRev + 1;
+    const h = this.store._history(keyString(key));
+    const last = h?.recs[h.recs.length - 1]?.kv;
+    const prev = last && isLive(last) ? last : undefined;
+    const kv: KeyValue = {
+      key: h ? h.key : Buffer.from(key),
+      createRevision: prev ? prev.createRevision : rev,
+      modRevision: rev,
+      version: prev ? prev.version + 1 : 1,
+      value: Buffer.from(value),
+      lease,
+    };
+    this.store._append(kv.key, { kv, sub: this.events.length });
+    this.events.push({ type: EventType.PUT, kv, prevKv: prev ?? null });
+    return { rev, prev };
+  }
+
+  /** Deletes every live key in [key, end); returns the deleted versions (in key order). */
+  deleteRange(key: Buffer, end: RangeEnd): { deleted: KeyValue[]; rev: number } {
+    this.check();
+    const live: KeyHistory[] = [];
+    this.store._scan(key, end, (h) => {
+      if (isLive(h.recs[h.recs.length - 1]!.kv)) live.push(h);
+    });
+    const rev = this.beginRev + 1;
+    const deleted: KeyValue[] = [];
+    for (const h of live) {
+      const prev = h.recs[h.recs.length - 1]!.kv;
+      const kv: KeyValue = {
+        key: h.key,
+        createRevision: 0,
+        modRevision: rev,
+        version: 0,
+        value: EMPTY,
+        lease: 0n,
+      };
+      this.store._append(h.key, { kv, sub: this.events.length });
+      this.events.push({ type: EventType.DELETE, kv, prevKv: prev });
+      deleted.push(prev);
+    }
+    return { deleted, rev: this.rev() };
+  }
+
+  /** Commits: the store's revision becomes rev() and watchers are told. */
+  end(): void {
+    this.check();
+    this.ended = true;
+    this.store._commit(this.events);
+  }
+
+  private check(): void {
+    if (this.ended) throw new Error('mvcc: write transaction already ended');
+  }
+}
+
+const SNAPSHOT_MAGIC = Buffer.from('EKLMVCC1');
+const SNAPSHOT_END = Buffer.from('EKLMEND1');
+
+function isLive(kv: KeyValue): boolean {
+  return kv.version > 0;
+}
+
+function recSize(kv: KeyValue): number {
+  return kv.key.length + kv.value.length + RECORD_OVERHEAD;
+}
+
+/** Index of the last record with modRevision <= rev, or -1. */
+function lastAtOrBelow(recs: Rec[], rev: number): number {
+  // Most reads are at the current revision: check the newest record first.
+  const n = recs.length;
+  if (n === 0) return -1;
+  if (recs[n - 1]!.kv.modRevision <= rev) return n - 1;
+  let lo = 0;
+  let hi = n - 1;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (recs[mid]!.kv.modRevision <= rev) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo - 1;
+}
+
+/** The version of a key visible at `rev`, or undefined if absent (never written, deleted, or compacted). */
+function versionAt(h: KeyHistory, rev: number): KeyValue | undefined {
+  const i = lastAtOrBelow(h.recs, rev);
+  if (i < 0) return undefined;
+  const kv = h.recs[i]!.kv;
+  return isLive(kv) ? kv : undefined;
+}
+
+function writeRec(w: BinaryWriter, r: Rec): void {
+  const kv = r.kv;
+  w.uvarint(kv.modRevision)
+    .uvarint(r.sub)
+    .uvarint(kv.createRevision)
+    .uvarint(kv.version)
+    .i64(kv.lease)
+    .bytes(kv.value);
+}
+
+function readRec(r: BinaryReader, key: Buffer): Rec {
+  const modRevision = r.uvarint();
+  const sub = r.uvarint();
+  const createRevision = r.uvarint();
+  const version = r.uvarint();
+  const lease = r.i64();
+  const value = r.bytes();
+  return { kv: { key, createRevision, modRevision, version, value, lease }, sub };
+}
+
+export { MvccError };
