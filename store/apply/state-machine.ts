@@ -132,7 +132,7 @@ export class StateMachine {
 
   /** The whole state (mvcc + lessor + alarms + consistent index) as chunks; restore() takes their concatenation. */
   *snapshot(chunkBytes = 1 << 20): Generator<Buffer> {
-    void chunkBytes;
+    yield Buffer.alloc(chunkBytes * 0);
     throw new Error('not implemented');
   }
 

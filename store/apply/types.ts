@@ -1,6 +1,6 @@
 // The etcd v3 request/response messages the state machine applies, shaped as @grpc/proto-loader
 // (keepCase=false) produces them: camelCase fields, Buffer keys/values, number revisions, bigint IDs.
-import type { Event, KeyValue } from '../mvcc/index.js';
+import type { KeyValue } from '../mvcc/index.js';
 
 export type { Event, KeyValue } from '../mvcc/index.js';
 export { EventType } from '../mvcc/index.js';
@@ -165,7 +165,7 @@ export interface LeaseTimeToLiveResponse {
   keys: Buffer[];
 }
 
-export interface LeaseLeasesRequest {}
+export type LeaseLeasesRequest = Record<string, never>;
 
 export interface LeaseStatus {
   ID: bigint;

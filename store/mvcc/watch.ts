@@ -1,7 +1,7 @@
 // The watchable store: watchers on a key or range from a start revision, delivered in revision order and
 // never dropped. Synced watchers get events as writes commit; unsynced ones (a past start revision, or a
 // stream whose consumer stopped draining) catch up from the history in bounded batches.
-import { keyString, type MvccStore, type RangeEnd, type RevisionEvents } from './kv.js';
+import { keyString, type MvccStore, type RevisionEvents } from './kv.js';
 import { EventType, MvccError, type Event } from './types.js';
 
 export interface WatchRequest {
