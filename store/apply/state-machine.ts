@@ -1,30 +1,64 @@
 // The applier: the deterministic state machine every store member runs on the committed Raft log
 // (mvcc key space + lessor + alarms + consistent index), answering exactly as etcd 3.4 does.
+import { crc32 } from 'node:zlib';
 import {
+  BinaryReader,
+  BinaryWriter,
   MvccStore,
   WatchableStore,
+  type KeyValue,
+  type RangeEnd,
+  type RangeResult,
   type WatchStream,
   type WatchStreamOptions,
   type WatchableStoreOptions,
+  type WriteTxn,
 } from '../mvcc/index.js';
-import { Lessor } from '../lease/index.js';
-import { EtcdError } from './errors.js';
-import type {
-  AlarmMember,
-  LeaseLeasesResponse,
-  LeaseTimeToLiveRequest,
-  LeaseTimeToLiveResponse,
-  RaftRequest,
-  RaftResponse,
-  RangeRequest,
-  RangeResponse,
-  ResponseHeader,
+import { Lessor, NO_LEASE } from '../lease/index.js';
+import { EtcdError, Errors, toEtcdError } from './errors.js';
+import { checkDelete, checkPut, checkRange, checkTxn } from './validate.js';
+import {
+  AlarmAction,
+  AlarmType,
+  CompareResult,
+  CompareTarget,
+  SortOrder,
+  SortTarget,
+  type AlarmMember,
+  type AlarmRequest,
+  type AlarmResponse,
+  type Compare,
+  type CompactionRequest,
+  type CompactionResponse,
+  type DeleteRangeRequest,
+  type DeleteRangeResponse,
+  type LeaseGrantRequest,
+  type LeaseGrantResponse,
+  type LeaseLeasesResponse,
+  type LeaseRevokeRequest,
+  type LeaseRevokeResponse,
+  type LeaseTimeToLiveRequest,
+  type LeaseTimeToLiveResponse,
+  type PutRequest,
+  type PutResponse,
+  type RaftRequest,
+  type RaftResponse,
+  type RangeRequest,
+  type RangeResponse,
+  type RequestOp,
+  type ResponseHeader,
+  type ResponseOp,
+  type TxnRequest,
+  type TxnResponse,
 } from './types.js';
 
 export interface StateMachineOptions {
   /** Clock for the lessor, in ms (default Date.now). */
   now?: () => number;
-  /** NOSPACE quota in bytes of the estimated db size (etcd --quota-backend-bytes; default 2 GiB; 0 = default, <0 = none). Must be equal on every member. */
+  /**
+   * NOSPACE quota in bytes of the estimated db size (etcd --quota-backend-bytes): 0/absent = 2 GiB,
+   * negative = no quota. Must be equal on every member (apply() enforces it deterministically).
+   */
   quotaBackendBytes?: number;
   /** etcd --max-txn-ops (default 128). */
   maxTxnOps?: number;
@@ -40,6 +74,13 @@ export interface StateMachineOptions {
 export type ApplyResult =
   { kind: 'response'; response: RaftResponse } | { kind: 'error'; error: EtcdError } | { kind: 'skipped' };
 
+/** etcd's default --quota-backend-bytes. */
+export const DEFAULT_QUOTA_BYTES = 2 * 1024 * 1024 * 1024;
+/** Quota cost of one lease (etcd's leaseOverhead). */
+const LEASE_COST = 64;
+/** Quota cost of a put beyond key + value (revision keys, framing). */
+const PUT_OVERHEAD = 48;
+
 export class StateMachine {
   readonly kv: MvccStore;
   readonly watchable: WatchableStore;
@@ -49,7 +90,10 @@ export class StateMachine {
   /** Term written into response headers (the server keeps it current). */
   raftTerm = 0;
   private consistentIdx = 0;
-  private alarmList: AlarmMember[] = [];
+  /** Active alarms, keyed `${alarm}/${memberID}`. */
+  private readonly alarmMap = new Map<string, AlarmMember>();
+  private readonly quota: number;
+  private readonly maxTxnOps: number;
 
   constructor(readonly opts: StateMachineOptions = {}) {
     this.kv = new MvccStore();
@@ -57,6 +101,9 @@ export class StateMachine {
     this.lessor = new Lessor({ now: opts.now, minTtl: opts.minLeaseTtl });
     this.clusterId = opts.clusterId ?? 0n;
     this.memberId = opts.memberId ?? 0n;
+    const q = opts.quotaBackendBytes ?? 0;
+    this.quota = q === 0 ? DEFAULT_QUOTA_BYTES : q < 0 ? Infinity : q;
+    this.maxTxnOps = opts.maxTxnOps ?? 128;
   }
 
   /** The Raft index of the last applied entry; entries at or below it are skipped on replay. */
@@ -64,61 +111,105 @@ export class StateMachine {
     return this.consistentIdx;
   }
 
-  /** Applies one committed entry's request. Never throws for client errors (they come back as `error`). */
+  /** The store's current revision. */
+  revision(): number {
+    return this.kv.rev();
+  }
+
+  /** Applies one committed entry's request. Client errors come back as `error`; a bug throws. */
   apply(index: number, req: RaftRequest): ApplyResult {
-    void index;
-    void req;
-    throw new Error('not implemented');
+    if (index <= this.consistentIdx) return { kind: 'skipped' };
+    this.consistentIdx = index;
+    try {
+      return { kind: 'response', response: this.applyRequest(req) };
+    } catch (err) {
+      return { kind: 'error', error: toEtcdError(err) };
+    }
+  }
+
+  /** Advances the consistent index without a request (entries that carry nothing for the state machine). */
+  skipTo(index: number): void {
+    if (index > this.consistentIdx) this.consistentIdx = index;
   }
 
   /**
-   * Checks a request the way etcd's API layer does before proposing (empty key, txn op count, duplicate
-   * keys, ignore_* misuse). apply() checks again, so a bad entry in the log is still answered with an error.
+   * The checks etcd's API layer makes before proposing (empty key, txn op count, duplicate keys, ignore_*
+   * misuse). apply() checks again, so a bad entry in the log is still answered with the same error.
    */
   validate(req: RaftRequest): EtcdError | undefined {
-    void req;
+    if ('put' in req) return checkPut(req.put);
+    if ('deleteRange' in req) return checkDelete(req.deleteRange);
+    if ('txn' in req) return checkTxn(req.txn, this.maxTxnOps);
     return undefined;
   }
 
   /** A read, served locally (after ReadIndex for linearizable reads). Throws EtcdError. */
   range(req: RangeRequest): RangeResponse {
-    void req;
-    throw new Error('not implemented');
+    const err = checkRange(req);
+    if (err) throw err;
+    if (this.hasAlarm(AlarmType.CORRUPT)) throw Errors.corrupt();
+    try {
+      const resp = this.doRange(undefined, req);
+      resp.header = this.header(resp.header.revision);
+      return resp;
+    } catch (e) {
+      throw toEtcdError(e);
+    }
   }
 
-  /** True if the request would not push the store past its quota (the server raises NOSPACE if not). */
+  /**
+   * True if the request fits in the quota (etcd's quota check before proposing). When it does not, the
+   * server should propose an Alarm ACTIVATE NOSPACE for its member and answer Errors.noSpace().
+   */
   quotaAvailable(req: RaftRequest): boolean {
-    void req;
-    return true;
+    const cost = requestCost(req);
+    return cost === 0 || this.kv.size() + cost <= this.quota;
   }
 
   newWatchStream(opts: WatchStreamOptions): WatchStream {
     return this.watchable.newWatchStream(opts);
   }
 
+  /** LeaseTimeToLive; a missing lease answers TTL -1 (as etcd's gRPC layer does). */
   leaseTimeToLive(req: LeaseTimeToLiveRequest): LeaseTimeToLiveResponse {
-    void req;
-    throw new Error('not implemented');
+    const t = this.lessor.timeToLive(req.ID);
+    if (!t) return { header: this.header(), ID: req.ID, TTL: -1, grantedTTL: 0, keys: [] };
+    return {
+      header: this.header(),
+      ID: req.ID,
+      TTL: t.ttl,
+      grantedTTL: t.grantedTtl,
+      keys: req.keys ? t.keys : [],
+    };
   }
 
   leaseLeases(): LeaseLeasesResponse {
-    throw new Error('not implemented');
+    return { header: this.header(), leases: this.lessor.list().map((ID) => ({ ID })) };
   }
 
   /** Keep-alive on the leader (not through Raft): the TTL in seconds. Throws EtcdError (not found / not leader). */
   leaseRenew(id: bigint): number {
-    void id;
-    throw new Error('not implemented');
+    try {
+      return this.lessor.renew(id);
+    } catch (err) {
+      throw toEtcdError(err);
+    }
   }
 
-  /** Active alarms. */
+  /** Active alarms, ordered by alarm type then member. */
   alarms(): AlarmMember[] {
-    return this.alarmList.map((a) => ({ ...a }));
+    return [...this.alarmMap.values()]
+      .sort((a, b) => a.alarm - b.alarm || (a.memberID < b.memberID ? -1 : a.memberID > b.memberID ? 1 : 0))
+      .map((a) => ({ ...a }));
   }
 
-  /** CRC32 of the key space up to `revision` (0 = current): equal on members with equal histories. */
+  /** CRC32 of the key space up to `revision` (0 = current): equal on members with equal histories. Throws EtcdError. */
   hashKV(revision = 0): { hash: number; compactRevision: number; hashRevision: number } {
-    return this.kv.hashKV(revision);
+    try {
+      return this.kv.hashKV(revision);
+    } catch (err) {
+      throw toEtcdError(err);
+    }
   }
 
   /** Estimated bytes held (reported as dbSize). */
@@ -130,15 +221,429 @@ export class StateMachine {
     return { clusterId: this.clusterId, memberId: this.memberId, revision, raftTerm: this.raftTerm };
   }
 
-  /** The whole state (mvcc + lessor + alarms + consistent index) as chunks; restore() takes their concatenation. */
+  /**
+   * The whole state (consistent index, alarms, leases, key space with history) as chunks of about
+   * `chunkBytes`; restore() takes their concatenation. Format in README.md.
+   */
   *snapshot(chunkBytes = 1 << 20): Generator<Buffer> {
-    yield Buffer.alloc(chunkBytes * 0);
-    throw new Error('not implemented');
+    const meta = new BinaryWriter();
+    meta.uvarint(this.consistentIdx);
+    const alarms = this.alarms();
+    meta.uvarint(alarms.length);
+    for (const a of alarms) meta.u64(a.memberID).uvarint(a.alarm);
+    this.lessor.serialize(meta);
+    const head = new BinaryWriter();
+    head.raw(SNAP_MAGIC).bytes(meta.finish());
+    let chunk = head.finish();
+    let crc = crc32(chunk);
+    yield chunk;
+    for (chunk of this.kv.serialize(chunkBytes)) {
+      crc = crc32(chunk, crc);
+      yield chunk;
+    }
+    const foot = Buffer.alloc(SNAP_FOOTER.length + 4);
+    SNAP_FOOTER.copy(foot);
+    foot.writeUInt32BE(crc >>> 0, SNAP_FOOTER.length);
+    yield foot;
   }
 
-  /** Replaces the whole state with a snapshot. Watch streams stay open; their watchers catch up or are canceled. */
+  /** Replaces the whole state with a snapshot. Watch streams stay open: their watchers catch up or are canceled. */
   restore(data: Buffer): void {
-    void data;
-    throw new Error('not implemented');
+    const footLen = SNAP_FOOTER.length + 4;
+    if (data.length < SNAP_MAGIC.length + footLen) throw new Error('apply: snapshot too short');
+    const foot = data.subarray(data.length - footLen);
+    if (!foot.subarray(0, SNAP_FOOTER.length).equals(SNAP_FOOTER))
+      throw new Error('apply: snapshot: bad footer');
+    const body = data.subarray(0, data.length - footLen);
+    if (crc32(body) >>> 0 !== foot.readUInt32BE(SNAP_FOOTER.length))
+      throw new Error('apply: snapshot: checksum mismatch');
+    const r = new BinaryReader(body);
+    if (!r.raw(SNAP_MAGIC.length).equals(SNAP_MAGIC)) throw new Error('apply: snapshot: bad magic');
+    const mr = new BinaryReader(r.bytes());
+    const consistentIdx = mr.uvarint();
+    const alarms: AlarmMember[] = [];
+    for (let n = mr.uvarint(), i = 0; i < n; i++) alarms.push({ memberID: mr.u64(), alarm: mr.uvarint() });
+    this.kv.restore(body.subarray(r.offset));
+    this.lessor.restore(mr);
+    if (mr.remaining !== 0) throw new Error('apply: snapshot: trailing meta bytes');
+    this.consistentIdx = consistentIdx;
+    this.alarmMap.clear();
+    for (const a of alarms) this.alarmMap.set(`${a.alarm}/${a.memberID}`, a);
+    // Attached keys are not stored twice: every live key names its lease.
+    for (const kv of this.kv.range(Buffer.from([0]), Buffer.alloc(0)).kvs) {
+      if (kv.lease !== NO_LEASE && this.lessor.lookup(kv.lease)) this.lessor.attach(kv.lease, kv.key);
+    }
+    this.watchable.resync();
   }
+
+  // --- applying ---
+
+  private applyRequest(req: RaftRequest): RaftResponse {
+    if ('put' in req) return this.applyPut(req.put);
+    if ('deleteRange' in req) return this.applyDeleteRange(req.deleteRange);
+    if ('txn' in req) return this.applyTxn(req.txn);
+    if ('compaction' in req) return this.applyCompaction(req.compaction);
+    if ('leaseGrant' in req) return this.applyLeaseGrant(req.leaseGrant);
+    if ('leaseRevoke' in req) return this.applyLeaseRevoke(req.leaseRevoke);
+    if ('leaseCheckpoint' in req) {
+      for (const c of req.leaseCheckpoint.checkpoints) this.lessor.checkpoint(c.ID, c.remainingTTL);
+      return {};
+    }
+    if ('alarm' in req) return this.applyAlarm(req.alarm);
+    if ('noop' in req) return {};
+    throw Errors.unknownMethod();
+  }
+
+  private hasAlarm(type: number): boolean {
+    for (const a of this.alarmMap.values()) if (a.alarm === type) return true;
+    return false;
+  }
+
+  /** The NOSPACE rule: while the alarm is active, or if this request would pass the quota, writes that grow the store fail. */
+  private checkSpace(req: RaftRequest): void {
+    if (this.hasAlarm(AlarmType.CORRUPT)) throw Errors.corrupt();
+    const cost = requestCost(req);
+    if (cost === 0) return;
+    if (this.hasAlarm(AlarmType.NOSPACE) || this.kv.size() + cost > this.quota) throw Errors.noSpace();
+  }
+
+  private applyPut(p: PutRequest): PutResponse {
+    const err = checkPut(p);
+    if (err) throw err;
+    this.checkSpace({ put: p });
+    this.checkPutPreconditions(p, true);
+    const txn = this.kv.write();
+    try {
+      const resp = this.put(txn, p);
+      resp.header = this.header(resp.header.revision);
+      return resp;
+    } finally {
+      txn.end();
+    }
+  }
+
+  /**
+   * ignore_value/ignore_lease need an existing key and the lease must exist, checked before any write.
+   * etcd checks the lease first for a plain put and last for a put inside a txn.
+   */
+  private checkPutPreconditions(p: PutRequest, leaseFirst = false): void {
+    const lease = p.lease ?? NO_LEASE;
+    const leaseMissing = lease !== NO_LEASE && !this.lessor.lookup(lease);
+    if (leaseFirst && leaseMissing) throw Errors.leaseNotFound();
+    if ((p.ignoreValue || p.ignoreLease) && this.kv.range(p.key, undefined).kvs.length === 0)
+      throw Errors.keyNotFound();
+    if (leaseMissing) throw Errors.leaseNotFound();
+  }
+
+  private put(txn: WriteTxn, p: PutRequest): PutResponse {
+    let value = p.value ?? EMPTY;
+    let lease = p.lease ?? NO_LEASE;
+    let prev: KeyValue | undefined;
+    if (p.ignoreValue || p.ignoreLease || p.prevKv) prev = txn.range(p.key, undefined).kvs[0];
+    if (p.ignoreValue || p.ignoreLease) {
+      // checkPutPreconditions ran against the same state: the key must be there.
+      if (!prev) throw new Error('apply: ignore_* put on a missing key passed the precondition check');
+      if (p.ignoreValue) value = prev.value;
+      if (p.ignoreLease) lease = prev.lease;
+    }
+    const { rev, prev: old } = txn.put(p.key, value, lease);
+    if (old && old.lease !== NO_LEASE) this.lessor.detach(old.lease, old.key);
+    if (lease !== NO_LEASE) this.lessor.attach(lease, p.key);
+    return { header: innerHeader(rev), prevKv: p.prevKv && prev ? prev : null };
+  }
+
+  private applyDeleteRange(d: DeleteRangeRequest): DeleteRangeResponse {
+    const err = checkDelete(d);
+    if (err) throw err;
+    if (this.hasAlarm(AlarmType.CORRUPT)) throw Errors.corrupt();
+    const txn = this.kv.write();
+    try {
+      const resp = this.deleteRange(txn, d);
+      resp.header = this.header(resp.header.revision);
+      return resp;
+    } finally {
+      txn.end();
+    }
+  }
+
+  private deleteRange(txn: WriteTxn, d: DeleteRangeRequest): DeleteRangeResponse {
+    const { deleted, rev } = txn.deleteRange(d.key, gteRange(d.rangeEnd));
+    for (const kv of deleted) if (kv.lease !== NO_LEASE) this.lessor.detach(kv.lease, kv.key);
+    return { header: innerHeader(rev), deleted: deleted.length, prevKvs: d.prevKv ? deleted : [] };
+  }
+
+  /** etcd's applierV3backend.Range: filters, sorting and limit over the mvcc range. */
+  private doRange(txn: WriteTxn | undefined, r: RangeRequest): RangeResponse {
+    const minMod = r.minModRevision ?? 0;
+    const maxMod = r.maxModRevision ?? 0;
+    const minCreate = r.minCreateRevision ?? 0;
+    const maxCreate = r.maxCreateRevision ?? 0;
+    const reqLimit = r.limit ?? 0;
+    let limit = reqLimit;
+    // etcd decides on the request's own sort order here (before the default below): a sort by a non-key
+    // target without an order still gets the limit pushed down.
+    if (
+      (r.sortOrder ?? 0) !== SortOrder.NONE ||
+      minMod !== 0 ||
+      maxMod !== 0 ||
+      minCreate !== 0 ||
+      maxCreate !== 0
+    )
+      limit = 0;
+    if (limit > 0) limit++;
+    const opts = { limit, rev: r.revision ?? 0, count: !!r.countOnly };
+    const end = gteRange(r.rangeEnd);
+    const rr: RangeResult = txn ? txn.range(r.key, end, opts) : this.kv.range(r.key, end, opts);
+    let kvs = rr.kvs;
+    if (maxMod !== 0) kvs = kvs.filter((kv) => kv.modRevision <= maxMod);
+    if (minMod !== 0) kvs = kvs.filter((kv) => kv.modRevision >= minMod);
+    if (maxCreate !== 0) kvs = kvs.filter((kv) => kv.createRevision <= maxCreate);
+    if (minCreate !== 0) kvs = kvs.filter((kv) => kv.createRevision >= minCreate);
+    let order = r.sortOrder ?? SortOrder.NONE;
+    const target = r.sortTarget ?? SortTarget.KEY;
+    if (target !== SortTarget.KEY && order === SortOrder.NONE) order = SortOrder.ASCEND;
+    if (order !== SortOrder.NONE) {
+      const cmp = comparator(target);
+      kvs = kvs === rr.kvs ? kvs.slice() : kvs;
+      kvs.sort(order === SortOrder.DESCEND ? (a, b) => cmp(b, a) : cmp);
+    }
+    let more = false;
+    if (reqLimit > 0 && kvs.length > reqLimit) {
+      kvs = kvs.slice(0, reqLimit);
+      more = true;
+    }
+    if (r.keysOnly) kvs = kvs.map((kv) => ({ ...kv, value: EMPTY }));
+    return { header: innerHeader(rr.rev), kvs, more, count: rr.count };
+  }
+
+  private applyTxn(t: TxnRequest): TxnResponse {
+    const err = checkTxn(t, this.maxTxnOps);
+    if (err) throw err;
+    this.checkSpace({ txn: t });
+    const isWrite = !txnReadOnly(t);
+    // Compares of nested txns are evaluated against the state before the txn, as etcd does.
+    const path = this.txnPath(t);
+    if (isWrite)
+      this.forEachOnPath(t, path, (op) => 'requestPut' in op && this.checkPutPreconditions(op.requestPut));
+    this.forEachOnPath(t, path, (op) => {
+      if (!('requestRange' in op)) return;
+      const rev = op.requestRange.revision ?? 0;
+      if (rev === 0) return;
+      if (rev > this.kv.rev()) throw Errors.futureRev();
+      if (rev < this.kv.compactRevision()) throw Errors.compacted();
+    });
+    if (this.hasAlarm(AlarmType.CORRUPT)) throw Errors.corrupt();
+    const txn = this.kv.write();
+    let resp: TxnResponse;
+    try {
+      const cursor = { i: 0 };
+      resp = this.execTxn(txn, t, path, cursor);
+      resp.header = this.header(txn.rev());
+    } finally {
+      txn.end();
+    }
+    return resp;
+  }
+
+  /** The branch taken by the txn and each nested txn on it, in execution order. */
+  private txnPath(t: TxnRequest): boolean[] {
+    const ok = (t.compare ?? []).every((c) => this.compare(c));
+    const path = [ok];
+    for (const op of (ok ? t.success : t.failure) ?? [])
+      if ('requestTxn' in op) path.push(...this.txnPath(op.requestTxn));
+    return path;
+  }
+
+  private forEachOnPath(t: TxnRequest, path: boolean[], fn: (op: RequestOp) => void): void {
+    const walk = (tx: TxnRequest, cursor: { i: number }) => {
+      const ok = path[cursor.i++]!;
+      for (const op of (ok ? tx.success : tx.failure) ?? []) {
+        if ('requestTxn' in op) walk(op.requestTxn, cursor);
+        else fn(op);
+      }
+    };
+    walk(t, { i: 0 });
+  }
+
+  private execTxn(txn: WriteTxn, t: TxnRequest, path: boolean[], cursor: { i: number }): TxnResponse {
+    const ok = path[cursor.i++]!;
+    const responses: ResponseOp[] = [];
+    for (const op of (ok ? t.success : t.failure) ?? []) {
+      if ('requestRange' in op) responses.push({ responseRange: this.doRange(txn, op.requestRange) });
+      else if ('requestPut' in op) responses.push({ responsePut: this.put(txn, op.requestPut) });
+      else if ('requestDeleteRange' in op)
+        responses.push({ responseDeleteRange: this.deleteRange(txn, op.requestDeleteRange) });
+      else if ('requestTxn' in op)
+        responses.push({ responseTxn: this.execTxn(txn, op.requestTxn, path, cursor) });
+    }
+    // Nested txn responses carry an empty header in etcd; the top level's is filled by the caller.
+    return { header: innerHeader(0), succeeded: ok, responses };
+  }
+
+  private compare(c: Compare): boolean {
+    const kvs = this.kv.range(c.key, gteRange(c.rangeEnd)).kvs;
+    if (kvs.length === 0) {
+      // A missing key has no value to compare: etcd fails every VALUE compare on it.
+      if (c.target === CompareTarget.VALUE) return false;
+      return compareKV(c, ZERO_KV);
+    }
+    return kvs.every((kv) => compareKV(c, kv));
+  }
+
+  private applyCompaction(c: CompactionRequest): CompactionResponse {
+    this.kv.compact(c.revision);
+    return { header: this.header() };
+  }
+
+  private applyLeaseGrant(g: LeaseGrantRequest): LeaseGrantResponse {
+    this.checkSpace({ leaseGrant: g });
+    const l = this.lessor.grant(g.ID, g.TTL);
+    return { header: this.header(), ID: l.id, TTL: l.ttl, error: '' };
+  }
+
+  private applyLeaseRevoke(r: LeaseRevokeRequest): LeaseRevokeResponse {
+    const keys = this.lessor.revoke(r.ID);
+    if (keys.length > 0) {
+      const txn = this.kv.write();
+      try {
+        for (const k of keys) txn.deleteRange(k, undefined);
+      } finally {
+        txn.end();
+      }
+    }
+    return { header: this.header() };
+  }
+
+  private applyAlarm(a: AlarmRequest): AlarmResponse {
+    const alarms: AlarmMember[] = [];
+    const key = `${a.alarm}/${a.memberID}`;
+    switch (a.action) {
+      case AlarmAction.GET:
+        for (const m of this.alarms()) if (a.alarm === AlarmType.NONE || m.alarm === a.alarm) alarms.push(m);
+        break;
+      case AlarmAction.ACTIVATE: {
+        if (a.alarm === AlarmType.NONE) break;
+        let m = this.alarmMap.get(key);
+        if (!m) this.alarmMap.set(key, (m = { memberID: a.memberID, alarm: a.alarm }));
+        alarms.push({ ...m });
+        break;
+      }
+      case AlarmAction.DEACTIVATE: {
+        const m = this.alarmMap.get(key);
+        if (!m) break;
+        this.alarmMap.delete(key);
+        alarms.push({ ...m });
+        break;
+      }
+    }
+    return { header: this.header(), alarms };
+  }
+}
+
+const EMPTY = Buffer.alloc(0);
+const ZERO_KV: KeyValue = {
+  key: EMPTY,
+  createRevision: 0,
+  modRevision: 0,
+  version: 0,
+  value: EMPTY,
+  lease: 0n,
+};
+const SNAP_MAGIC = Buffer.from('EKLSNAP1');
+const SNAP_FOOTER = Buffer.from('EKLSEND1');
+
+/** Headers of responses inside a txn carry only the revision, as etcd's. */
+function innerHeader(revision: number): ResponseHeader {
+  return { clusterId: 0n, memberId: 0n, revision, raftTerm: 0 };
+}
+
+/** etcd's mkGteRange: range_end "\0" means every key >= key (our empty end); empty means the single key. */
+function gteRange(end: Buffer | undefined): RangeEnd {
+  if (!end || end.length === 0) return undefined;
+  if (end.length === 1 && end[0] === 0) return EMPTY;
+  return end;
+}
+
+function txnReadOnly(t: TxnRequest): boolean {
+  for (const op of t.success ?? []) if (!('requestRange' in op)) return false;
+  for (const op of t.failure ?? []) if (!('requestRange' in op)) return false;
+  return true;
+}
+
+function cmpNum(a: number | bigint, b: number | bigint): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+function compareKV(c: Compare, kv: KeyValue): boolean {
+  let result: number;
+  switch (c.target) {
+    case CompareTarget.VALUE:
+      result = Buffer.compare(kv.value, c.value ?? EMPTY);
+      break;
+    case CompareTarget.CREATE:
+      result = cmpNum(kv.createRevision, c.createRevision ?? 0);
+      break;
+    case CompareTarget.MOD:
+      result = cmpNum(kv.modRevision, c.modRevision ?? 0);
+      break;
+    case CompareTarget.VERSION:
+      result = cmpNum(kv.version, c.version ?? 0);
+      break;
+    case CompareTarget.LEASE:
+      result = cmpNum(kv.lease, c.lease ?? 0n);
+      break;
+    default:
+      return true;
+  }
+  switch (c.result) {
+    case CompareResult.EQUAL:
+      return result === 0;
+    case CompareResult.NOT_EQUAL:
+      return result !== 0;
+    case CompareResult.GREATER:
+      return result > 0;
+    case CompareResult.LESS:
+      return result < 0;
+    default:
+      return true;
+  }
+}
+
+function comparator(target: number): (a: KeyValue, b: KeyValue) => number {
+  switch (target) {
+    case SortTarget.VERSION:
+      return (a, b) => a.version - b.version;
+    case SortTarget.CREATE:
+      return (a, b) => a.createRevision - b.createRevision;
+    case SortTarget.MOD:
+      return (a, b) => a.modRevision - b.modRevision;
+    case SortTarget.VALUE:
+      return (a, b) => Buffer.compare(a.value, b.value);
+    default:
+      return (a, b) => Buffer.compare(a.key, b.key);
+  }
+}
+
+/** etcd's quota cost: bytes a request adds (puts, lease grants); 0 for requests that never grow the store. */
+function requestCost(req: RaftRequest): number {
+  if ('put' in req) return putCost(req.put);
+  if ('txn' in req) return txnCost(req.txn);
+  if ('leaseGrant' in req) return LEASE_COST;
+  return 0;
+}
+
+function putCost(p: PutRequest): number {
+  return p.key.length + (p.value?.length ?? 0) + PUT_OVERHEAD;
+}
+
+function txnCost(t: TxnRequest): number {
+  const branch = (ops: RequestOp[] | undefined) => {
+    let n = 0;
+    for (const op of ops ?? []) {
+      if ('requestPut' in op) n += putCost(op.requestPut);
+      else if ('requestTxn' in op) n += txnCost(op.requestTxn);
+    }
+    return n;
+  };
+  return Math.max(branch(t.success), branch(t.failure));
 }

@@ -37,7 +37,9 @@ const RECORD_OVERHEAD = 48;
 const EMPTY = Buffer.alloc(0);
 
 // sorted-btree is CommonJS with `exports.default`: under NodeNext the default import is the whole module.
-const BTree = btree.default;
+// (tsx and other loaders may add one more level of `default`: resolve whichever is the class.)
+const BTree: typeof btree.default = ((m: any) =>
+  typeof m === 'function' ? m : typeof m.default === 'function' ? m.default : m.default.default)(btree);
 type BTree<K, V> = InstanceType<typeof btree.default<K, V>>;
 const byteOrder = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
 

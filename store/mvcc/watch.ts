@@ -167,6 +167,13 @@ export class WatchableStore {
     return this.unsynced.size > 0;
   }
 
+  /** After the key space was replaced (snapshot restore): every watcher catches up from its next revision. */
+  resync(): void {
+    for (const set of [...this.keyWatchers.values()]) for (const w of [...set]) this._unsync(w);
+    for (const w of [...this.rangeWatchers]) this._unsync(w);
+    this._requestSync();
+  }
+
   /** @internal */ _requestSync(): void {
     if (this.syncScheduled || this.unsynced.size === 0) return;
     this.syncScheduled = true;
