@@ -1,0 +1,246 @@
+// The WAL's record framing: an 8-byte header (body length, rolling CRC32C), the body (a type byte and the
+// payload), zero padding to the next 8-byte boundary. FrameWriter encodes a batch; FrameReader walks a
+// segment and classifies damage so recovery can tell a torn tail from corruption.
+import type { Entry, HardState, SnapshotMetadata } from '../raft/index.js';
+import { crc32c, crc32cFindPrefix } from './crc32c.js';
+import {
+  entrySize,
+  hardStateSize,
+  snapshotMetadataSize,
+  walMetadataSize,
+  writeEntry,
+  writeHardState,
+  writeSnapshotMetadata,
+  writeWALMetadata,
+  type WALMetadata,
+} from './encoding.js';
+
+/** Record kinds; the numbers are etcd's walpb record types, so a reader who knows etcd recognizes them. */
+export enum RecordType {
+  Metadata = 1,
+  Entry = 2,
+  State = 3,
+  Crc = 4,
+  Snapshot = 5,
+}
+
+export const HEADER_BYTES = 8;
+export const ALIGN = 8;
+/** Bound on one record's body; a header claiming more is damage, not a record. */
+export const MAX_BODY_BYTES = 128 * 1024 * 1024;
+
+/** Header + body + padding. Arithmetic, not bit masks: a damaged length may be near 2^32. */
+export function frameSize(bodyLen: number): number {
+  const n = HEADER_BYTES + bodyLen;
+  return n + ((ALIGN - (n % ALIGN)) % ALIGN);
+}
+
+/**
+ * Encodes records into one growing buffer, chaining each record's CRC into the next. A crc record
+ * carries the running CRC across a segment boundary; its own header CRC covers only its body, because
+ * it is what (re)starts the chain.
+ */
+export class FrameWriter {
+  private buf: Buffer;
+  private len = 0;
+
+  constructor(
+    /** The running CRC: the CRC of the last record encoded. */
+    public crc: number,
+    private readonly initialCapacity = 64 * 1024,
+  ) {
+    this.buf = Buffer.allocUnsafe(initialCapacity);
+  }
+
+  /** Bytes encoded and not yet taken. */
+  get size(): number {
+    return this.len;
+  }
+
+  entry(e: Entry): void {
+    const n = entrySize(e);
+    this.frame(RecordType.Entry, n, (b, o) => writeEntry(b, o, e));
+  }
+
+  hardState(h: HardState): void {
+    this.frame(RecordType.State, hardStateSize(h), (b, o) => writeHardState(b, o, h));
+  }
+
+  metadata(m: WALMetadata): void {
+    this.frame(RecordType.Metadata, walMetadataSize(m), (b, o) => writeWALMetadata(b, o, m));
+  }
+
+  snapshot(m: SnapshotMetadata): void {
+    this.frame(RecordType.Snapshot, snapshotMetadataSize(m), (b, o) => writeSnapshotMetadata(b, o, m));
+  }
+
+  /** Starts a segment: records the CRC the chain continues from. */
+  crcRecord(prev: number): void {
+    this.frame(RecordType.Crc, 4, (b, o) => {
+      b[o] = prev & 0xff;
+      b[o + 1] = (prev >>> 8) & 0xff;
+      b[o + 2] = (prev >>> 16) & 0xff;
+      b[o + 3] = (prev >>> 24) & 0xff;
+      return o + 4;
+    });
+  }
+
+  /** A point to roll back to if encoding a batch fails part way. */
+  mark(): { len: number; crc: number } {
+    return { len: this.len, crc: this.crc };
+  }
+
+  rollback(m: { len: number; crc: number }): void {
+    this.len = m.len;
+    this.crc = m.crc;
+  }
+
+  /** Hands over the encoded bytes (the caller owns them now) and starts a fresh buffer. */
+  take(): Buffer | null {
+    if (this.len === 0) return null;
+    const out = this.buf.subarray(0, this.len);
+    this.buf = Buffer.allocUnsafe(Math.max(this.initialCapacity, Math.min(this.buf.length, 4 * 1024 * 1024)));
+    this.len = 0;
+    return out;
+  }
+
+  private frame(type: RecordType, payloadLen: number, write: (buf: Buffer, off: number) => number): void {
+    const bodyLen = 1 + payloadLen;
+    if (bodyLen > MAX_BODY_BYTES)
+      throw new RangeError(`record of ${bodyLen} bytes exceeds ${MAX_BODY_BYTES}`);
+    const size = frameSize(bodyLen);
+    this.ensure(size);
+    const start = this.len;
+    const buf = this.buf;
+    const bodyStart = start + HEADER_BYTES;
+    buf[bodyStart] = type;
+    // A throw here (an invalid field) leaves len and crc untouched, so the batch stays well-formed.
+    const end = write(buf, bodyStart + 1);
+    if (end !== bodyStart + bodyLen)
+      throw new Error(`record encoder wrote ${end - bodyStart} of ${bodyLen} bytes`);
+    buf.fill(0, end, start + size);
+    const crc =
+      type === RecordType.Crc ? crc32c(0, buf, bodyStart, end) : crc32c(this.crc, buf, bodyStart, end);
+    buf.writeUInt32LE(bodyLen, start);
+    buf.writeUInt32LE(crc, start + 4);
+    if (type === RecordType.Crc) {
+      this.crc = buf.readUInt32LE(bodyStart + 1);
+    } else {
+      this.crc = crc;
+    }
+    this.len = start + size;
+  }
+
+  private ensure(extra: number): void {
+    if (this.len + extra <= this.buf.length) return;
+    const next = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.len + extra));
+    this.buf.copy(next, 0, 0, this.len);
+    this.buf = next;
+  }
+}
+
+export type Frame =
+  | { kind: 'record'; offset: number; type: number; bodyStart: number; bodyEnd: number }
+  | { kind: 'end' }
+  | {
+      kind: 'damaged';
+      offset: number;
+      reason: string;
+      /** True when this damage looks like a crash cut the log short here: nothing but zeros follows. */
+      tornTail: boolean;
+    };
+
+function allZero(buf: Uint8Array, start: number, end: number): boolean {
+  for (let i = start; i < end; i++) if (buf[i] !== 0) return false;
+  return true;
+}
+
+/**
+ * Walks the frames of one segment. The caller keeps `crc` (the running CRC) right across crc records,
+ * which it checks against the chain itself.
+ */
+export class FrameReader {
+  offset = 0;
+
+  constructor(
+    private readonly buf: Uint8Array,
+    public crc: number,
+  ) {}
+
+  next(): Frame {
+    const buf = this.buf;
+    const off = this.offset;
+    const size = buf.length;
+    if (off === size) return { kind: 'end' };
+    if (size - off < HEADER_BYTES) {
+      return {
+        kind: 'damaged',
+        offset: off,
+        reason: `truncated record header (${size - off} bytes)`,
+        tornTail: true,
+      };
+    }
+    const bodyLen = (buf[off]! | (buf[off + 1]! << 8) | (buf[off + 2]! << 16) | (buf[off + 3]! << 24)) >>> 0;
+    const stored =
+      (buf[off + 4]! | (buf[off + 5]! << 8) | (buf[off + 6]! << 16) | (buf[off + 7]! << 24)) >>> 0;
+    const bodyStart = off + HEADER_BYTES;
+    if (bodyLen === 0 && stored === 0) {
+      const rest = allZero(buf, bodyStart, size);
+      return {
+        kind: 'damaged',
+        offset: off,
+        reason: rest ? 'zero-filled space' : 'zeroed record header followed by non-zero bytes',
+        tornTail: rest,
+      };
+    }
+    const frameEnd = off + frameSize(bodyLen);
+    if (bodyLen === 0 || bodyLen > MAX_BODY_BYTES || frameEnd > size) {
+      // A crash leaves a prefix of what was written, so a header whose record runs past the end of the file
+      // is what a torn append looks like, unless its CRC matches a shorter body that is in the file: then
+      // the length field itself was damaged and the records after it were real.
+      const realEnd = crc32cFindPrefix(this.crc, buf, bodyStart, size, stored);
+      if (realEnd > bodyStart) {
+        return {
+          kind: 'damaged',
+          offset: off,
+          reason: `record length field damaged (says ${bodyLen} bytes, CRC matches ${realEnd - bodyStart})`,
+          tornTail: false,
+        };
+      }
+      const reason =
+        bodyLen === 0 || bodyLen > MAX_BODY_BYTES
+          ? `invalid record length ${bodyLen}`
+          : `record of ${bodyLen} bytes runs past the end of the file (${size - bodyStart} bytes left)`;
+      return {
+        kind: 'damaged',
+        offset: off,
+        reason,
+        tornTail: frameEnd > size || allZero(buf, bodyStart, size),
+      };
+    }
+    const bodyEnd = bodyStart + bodyLen;
+    const type = buf[bodyStart]!;
+    const crc =
+      type === RecordType.Crc
+        ? crc32c(0, buf, bodyStart, bodyEnd)
+        : crc32c(this.crc, buf, bodyStart, bodyEnd);
+    if (crc !== stored) {
+      return {
+        kind: 'damaged',
+        offset: off,
+        reason: `CRC mismatch (stored ${hex32(stored)}, computed ${hex32(crc)})`,
+        tornTail: allZero(buf, frameEnd, size),
+      };
+    }
+    if (!allZero(buf, bodyEnd, frameEnd)) {
+      return { kind: 'damaged', offset: off, reason: 'non-zero record padding', tornTail: false };
+    }
+    if (type !== RecordType.Crc) this.crc = crc;
+    this.offset = frameEnd;
+    return { kind: 'record', offset: off, type, bodyStart, bodyEnd };
+  }
+}
+
+function hex32(n: number): string {
+  return '0x' + n.toString(16).padStart(8, '0');
+}
