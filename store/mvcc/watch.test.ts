@@ -1,0 +1,246 @@
+// Watch semantics: ordering, atomic revisions, catch-up from history, filters, prev_kv, compacted starts,
+// progress, cancel, and the memory bound of a stream whose consumer stopped draining.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { EventType, MvccStore, WatchableStore, type WatchResponse } from './index.js';
+
+const b = (s: string) => Buffer.from(s);
+
+function setup(opts: { syncBatchEvents?: number } = {}) {
+  const kv = new MvccStore();
+  const tasks: (() => void)[] = [];
+  const ws = new WatchableStore(kv, {
+    schedule: (fn) => tasks.push(fn),
+    syncBatchEvents: opts.syncBatchEvents,
+  });
+  const drain = () => {
+    for (let i = 0; tasks.length > 0; i++) {
+      assert.ok(i < 10_000, 'catch-up never finished');
+      tasks.shift()!();
+    }
+  };
+  const put = (k: string, v = 'v') => {
+    const t = kv.write();
+    t.put(b(k), b(v), 0n);
+    t.end();
+  };
+  const del = (k: string, end?: string) => {
+    const t = kv.write();
+    t.deleteRange(b(k), end === undefined ? undefined : b(end));
+    t.end();
+  };
+  return { kv, ws, drain, put, del };
+}
+
+function collect() {
+  const out: WatchResponse[] = [];
+  return { out, onResponse: (r: WatchResponse) => void out.push(r) };
+}
+
+/** Revisions of every event delivered to `id`, in order. */
+const revs = (out: WatchResponse[], id: number) =>
+  out.filter((r) => r.watchId === id).flatMap((r) => r.events.map((e) => e.kv.modRevision));
+
+test('a synced watcher gets each revision as it commits, all events of a txn in one response', () => {
+  const { kv, ws, put } = setup();
+  const c = collect();
+  const s = ws.newWatchStream(c);
+  const id = s.watch({ key: b('a'), rangeEnd: b('b') });
+  assert.equal(id, 0);
+  assert.deepEqual(c.out[0], { watchId: 0, revision: 1, events: [], created: true });
+  put('a1');
+  put('zz'); // outside the range
+  const t = kv.write();
+  t.put(b('a2'), b('x'), 0n);
+  t.put(b('a3'), b('y'), 0n);
+  t.deleteRange(b('a1'), undefined);
+  t.end();
+  assert.equal(c.out.length, 3);
+  assert.deepEqual(
+    c.out[2]!.events.map((e) => [e.type, e.kv.key.toString(), e.kv.modRevision]),
+    [
+      [EventType.PUT, 'a2', 4],
+      [EventType.PUT, 'a3', 4],
+      [EventType.DELETE, 'a1', 4],
+    ],
+  );
+  assert.equal(c.out[2]!.revision, 4);
+});
+
+test('start revision 0 means current + 1; a past start catches up from history in order', () => {
+  const { ws, drain, put, del } = setup({ syncBatchEvents: 3 });
+  for (let i = 0; i < 10; i++) put(`k${i % 3}`, `v${i}`);
+  del('k0');
+  const c = collect();
+  const s = ws.newWatchStream(c);
+  const now = s.watch({ key: b('k'), rangeEnd: b('l') }) as number;
+  const past = s.watch({ key: b('k'), rangeEnd: b('l'), startRevision: 3, prevKv: true }) as number;
+  drain();
+  put('k1', 'live');
+  assert.deepEqual(revs(c.out, now), [13]);
+  assert.deepEqual(revs(c.out, past), [3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13]);
+  // Bounded catch-up batches: at most 3 events per response.
+  for (const r of c.out.filter((x) => x.watchId === past && x.events.length > 0))
+    assert.ok(r.events.length <= 3);
+  const delEv = c.out
+    .flatMap((r) => (r.watchId === past ? r.events : []))
+    .find((e) => e.type === EventType.DELETE)!;
+  assert.equal(delEv.kv.key.toString(), 'k0');
+  assert.equal(delEv.prevKv!.value.toString(), 'v9');
+  assert.equal(ws.watcherCount().unsynced, 0);
+});
+
+test('filters and prev_kv', () => {
+  const { ws, put, del } = setup();
+  const c = collect();
+  const s = ws.newWatchStream(c);
+  const noPut = s.watch({ key: b('x'), filters: [0] }) as number;
+  const noDel = s.watch({ key: b('x'), filters: [1], prevKv: true }) as number;
+  put('x', '1');
+  put('x', '2');
+  del('x');
+  assert.deepEqual(
+    c.out.filter((r) => r.watchId === noPut && r.events.length).flatMap((r) => r.events.map((e) => e.type)),
+    [EventType.DELETE],
+  );
+  const evs = c.out.filter((r) => r.watchId === noDel).flatMap((r) => r.events);
+  assert.deepEqual(
+    evs.map((e) => [e.type, e.kv.value.toString(), e.prevKv?.value.toString()]),
+    [
+      [EventType.PUT, '1', undefined],
+      [EventType.PUT, '2', '1'],
+    ],
+  );
+  // Without prev_kv the event carries none.
+  assert.equal(c.out.filter((r) => r.watchId === noPut).flatMap((r) => r.events)[0]!.prevKv, undefined);
+});
+
+test('a start revision at or below the compaction is canceled with compact_revision', () => {
+  const { kv, ws, drain, put } = setup();
+  for (let i = 0; i < 5; i++) put('a');
+  kv.compact(4);
+  const c = collect();
+  const s = ws.newWatchStream(c);
+  const id = s.watch({ key: b('a'), startRevision: 3 }) as number;
+  const ok = s.watch({ key: b('a'), startRevision: 5 }) as number;
+  drain();
+  const cancel = c.out.find((r) => r.watchId === id && r.canceled)!;
+  assert.equal(cancel.compactRevision, 4);
+  assert.deepEqual(revs(c.out, ok), [5, 6]);
+  assert.equal(s.size, 1);
+});
+
+test('errors: duplicate id, empty range; ids are picked from 0 upwards', () => {
+  const { ws } = setup();
+  const c = collect();
+  const s = ws.newWatchStream(c);
+  assert.equal(s.watch({ key: b('a'), watchId: 7 }), 7);
+  const dup = s.watch({ key: b('a'), watchId: 7 });
+  assert.ok(dup instanceof Error && dup.kind === 'duplicate-watch-id');
+  const empty = s.watch({ key: b('b'), rangeEnd: b('a') });
+  assert.ok(empty instanceof Error && empty.kind === 'empty-watcher-range');
+  assert.equal(s.watch({ key: b('a') }), 0);
+  assert.equal(c.out.filter((r) => r.canceled && r.created && r.watchId === -1).length, 2);
+});
+
+test('cancel stops events and drops what was queued for the watcher', () => {
+  const { ws, put } = setup();
+  const c = collect();
+  const s = ws.newWatchStream(c);
+  const a = s.watch({ key: b('a') }) as number;
+  const other = s.watch({ key: b('o') }) as number;
+  s.pause();
+  put('a');
+  put('o');
+  assert.equal(s.cancel(a), true);
+  assert.equal(s.cancel(a), false);
+  s.resume();
+  put('a');
+  assert.deepEqual(revs(c.out, a), []);
+  assert.deepEqual(revs(c.out, other), [3]);
+  assert.ok(c.out.some((r) => r.watchId === a && r.canceled));
+});
+
+test('progress request is sent only once every watcher is synced, after the events before it', () => {
+  const { ws, drain, put } = setup({ syncBatchEvents: 2 });
+  for (let i = 0; i < 6; i++) put('p');
+  const c = collect();
+  const s = ws.newWatchStream(c);
+  s.watch({ key: b('p'), startRevision: 2 });
+  s.requestProgress();
+  assert.equal(c.out.filter((r) => r.watchId === -1).length, 0);
+  drain();
+  const idx = c.out.findIndex((r) => r.watchId === -1);
+  assert.ok(idx > 0);
+  assert.equal(c.out[idx]!.revision, 7);
+  // Every event at or below the bookmark was delivered before it.
+  assert.deepEqual(revs(c.out.slice(0, idx), 0), [2, 3, 4, 5, 6, 7]);
+  // Periodic progress notify goes to idle synced watchers that asked for it.
+  const c2 = collect();
+  const s2 = ws.newWatchStream(c2);
+  const pn = s2.watch({ key: b('q'), progressNotify: true }) as number;
+  ws.progressNotify();
+  assert.ok(c2.out.some((r) => r.watchId === pn && r.events.length === 0 && !r.created && r.revision === 7));
+});
+
+test('a stream that stops draining is bounded, then catches up from history without gaps or duplicates', () => {
+  const { kv, ws, drain, put } = setup({ syncBatchEvents: 50 });
+  const c = collect();
+  const s = ws.newWatchStream({ ...c, maxPendingEvents: 10 });
+  const id = s.watch({ key: b('k'), rangeEnd: b('l') }) as number;
+  s.pause();
+  for (let i = 0; i < 500; i++) put(`k${i % 7}`);
+  drain();
+  // Only what fits the bound is held; the watcher fell back to history.
+  assert.ok(s._queued() <= 11, `queued ${s._queued()}`);
+  assert.equal(ws.watcherCount().unsynced, 1);
+  s.resume();
+  drain();
+  put('k1');
+  assert.deepEqual(
+    revs(c.out, id),
+    Array.from({ length: 501 }, (_, i) => i + 2),
+  );
+  assert.equal(ws.watcherCount().unsynced, 0);
+  assert.equal(kv.rev(), 502);
+});
+
+test('a paused watcher that falls behind the compaction is canceled, never silently skipped', () => {
+  const { kv, ws, drain, put } = setup();
+  const c = collect();
+  const s = ws.newWatchStream({ ...c, maxPendingEvents: 5 });
+  const id = s.watch({ key: b('k'), rangeEnd: b('l') }) as number;
+  s.pause();
+  for (let i = 0; i < 20; i++) put('k');
+  kv.compact(15);
+  s.resume();
+  drain();
+  const got = revs(c.out, id);
+  assert.deepEqual(got, [2, 3, 4, 5, 6]);
+  const last = c.out[c.out.length - 1]!;
+  assert.equal(last.watchId, id);
+  assert.equal(last.canceled, true);
+  assert.equal(last.compactRevision, 15);
+});
+
+test('a consumer that pauses from inside onResponse gets nothing more until it resumes', () => {
+  const { ws, drain, put } = setup();
+  const out: WatchResponse[] = [];
+  const s: ReturnType<typeof ws.newWatchStream> = ws.newWatchStream({
+    onResponse: (r) => {
+      out.push(r);
+      if (r.events.length > 0) s.pause();
+    },
+  });
+  s.watch({ key: b('a') });
+  put('a');
+  put('a');
+  put('a');
+  drain();
+  assert.equal(out.filter((r) => r.events.length > 0).length, 1);
+  for (let i = 0; i < 3; i++) {
+    s.resume();
+    drain();
+  }
+  assert.deepEqual(revs(out, 0), [2, 3, 4]);
+});
