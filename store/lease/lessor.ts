@@ -31,6 +31,8 @@ export interface Lease {
   remainingTtl: number;
   /** ms since epoch on the primary's clock; Infinity on a non-primary (followers never expire leases). */
   expiry: number;
+  /** When an expired lease may be handed out for revocation again (primary only). */
+  retryAt: number;
   /** Attached keys, as latin1 strings (byte order). */
   readonly keys: Map<string, Buffer>;
 }
@@ -67,6 +69,7 @@ export class Lessor {
       ttl: Math.max(ttl, this.minTtl),
       remainingTtl: 0,
       expiry: Infinity,
+      retryAt: 0,
       keys: new Map(),
     };
     if (this.primary) l.expiry = this.now() + l.ttl * 1000;
@@ -108,6 +111,7 @@ export class Lessor {
     if (!l || l.expiry <= this.now()) throw new LeaseError('not-found', 'lease: requested lease not found');
     l.remainingTtl = 0;
     l.expiry = this.now() + l.ttl * 1000;
+    l.retryAt = 0;
     return l.ttl;
   }
 
@@ -145,10 +149,10 @@ export class Lessor {
     if (!this.primary) return [];
     const now = this.now();
     const due: Lease[] = [];
-    for (const l of this.leases.values()) if (l.expiry <= now) due.push(l);
+    for (const l of this.leases.values()) if (l.expiry <= now && l.retryAt <= now) due.push(l);
     due.sort((a, b) => a.expiry - b.expiry || (a.id < b.id ? -1 : 1));
     const out = due.slice(0, limit);
-    for (const l of out) l.expiry = now + EXPIRED_RETRY_MS;
+    for (const l of out) l.retryAt = now + EXPIRED_RETRY_MS;
     return out.map((l) => l.id);
   }
 
@@ -163,6 +167,7 @@ export class Lessor {
     for (const l of all) {
       const ttl = l.remainingTtl > 0 ? l.remainingTtl : l.ttl;
       l.expiry = now + ttl * 1000 + extendMs;
+      l.retryAt = 0;
     }
     if (all.length <= 1) return;
     all.sort((a, b) => a.expiry - b.expiry);
@@ -217,7 +222,7 @@ export class Lessor {
       const id = r.i64();
       const ttl = r.uvarint();
       const remainingTtl = r.uvarint();
-      const l: Lease = { id, ttl, remainingTtl, expiry: Infinity, keys: new Map() };
+      const l: Lease = { id, ttl, remainingTtl, expiry: Infinity, retryAt: 0, keys: new Map() };
       if (this.primary) l.expiry = this.now() + (remainingTtl > 0 ? remainingTtl : ttl) * 1000;
       this.leases.set(id, l);
     }

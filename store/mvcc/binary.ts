@@ -40,10 +40,17 @@ export class BinaryWriter {
     return this;
   }
 
-  /** Signed safe integer (zig-zag). */
+  /** Signed safe integer (zig-zag; the zig-zag value may pass 2^53, so it is built as a bigint). */
   svarint(v: number): this {
     if (!Number.isSafeInteger(v)) throw new RangeError(`svarint out of range: ${v}`);
-    return this.uvarint(v >= 0 ? v * 2 : -v * 2 - 1);
+    let z = v >= 0 ? BigInt(v) * 2n : BigInt(-v) * 2n - 1n;
+    this.ensure(10);
+    while (z >= 0x80n) {
+      this.buf[this.pos++] = Number(z & 0x7fn) | 0x80;
+      z >>= 7n;
+    }
+    this.buf[this.pos++] = Number(z);
+    return this;
   }
 
   /** A signed 64-bit integer (lease IDs, member IDs), fixed 8 bytes. */
@@ -134,8 +141,19 @@ export class BinaryReader {
   }
 
   svarint(): number {
-    const u = this.uvarint();
-    return u % 2 === 0 ? u / 2 : -(u + 1) / 2;
+    let z = 0n;
+    let shift = 0n;
+    for (let i = 0; ; i++) {
+      if (i >= 9) throw new RangeError('svarint too long');
+      const b = this.u8();
+      z |= BigInt(b & 0x7f) << shift;
+      shift += 7n;
+      if (b < 0x80) break;
+    }
+    const v = z % 2n === 0n ? z / 2n : -(z + 1n) / 2n;
+    if (v > BigInt(Number.MAX_SAFE_INTEGER) || v < BigInt(Number.MIN_SAFE_INTEGER))
+      throw new RangeError('svarint overflow');
+    return Number(v);
   }
 
   i64(): bigint {
