@@ -109,7 +109,9 @@ export class ByteReader {
 
   /** A copy, so a decoded entry does not pin the whole segment buffer in memory. */
   rest(): Uint8Array {
-    const out = this.buf.slice(this.off, this.end);
+    // Not buf.slice(): on a Buffer that is a view, not a copy.
+    const out = new Uint8Array(this.end - this.off);
+    out.set(this.buf.subarray(this.off, this.end));
     this.off = this.end;
     return out;
   }

@@ -199,7 +199,8 @@ export class FrameReader {
       // is what a torn append looks like, unless its CRC matches a shorter body that is in the file: then
       // the length field itself was damaged and the records after it were real.
       const realEnd = crc32cFindPrefix(this.crc, buf, bodyStart, size, stored);
-      if (realEnd > bodyStart) {
+      // (A body that is whole but lacks its padding is simply torn.)
+      if (realEnd > bodyStart && realEnd - bodyStart !== bodyLen) {
         return {
           kind: 'damaged',
           offset: off,
