@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import { tempDir } from '../../test/support/index.js';
 import { makeEntries, RecordingLogger } from './testing.js';
 import { frameSize } from './record.js';
-import { silentLogger, WAL, WALCorruptError, walDir } from './index.js';
+import { silentLogger, WAL, WALCorruptError } from './index.js';
 
 const META = { memberId: 'a', clusterId: 'c' };
 
