@@ -1,0 +1,107 @@
+// bin/apiserver: flags in kube-apiserver's spelling, then an ApiServer until SIGINT/SIGTERM.
+import { Command, InvalidArgumentError } from 'commander';
+import { Logger, parseLogLevel } from '../common/index.js';
+import { ApiServer } from './server.js';
+
+/** Go-style durations as Kubernetes flags take them: 5m, 30s, 1h30m, 500ms, 0. */
+export function parseDuration(s: string): number {
+  if (s === '0') return 0;
+  const re = /(\d+(?:\.\d+)?)(ms|s|m|h)/g;
+  let total = 0;
+  let consumed = 0;
+  for (let m = re.exec(s); m; m = re.exec(s)) {
+    const n = Number(m[1]);
+    total += m[2] === 'ms' ? n : m[2] === 's' ? n * 1000 : m[2] === 'm' ? n * 60_000 : n * 3_600_000;
+    consumed += m[0].length;
+  }
+  if (consumed !== s.length || consumed === 0)
+    throw new InvalidArgumentError(`invalid duration "${s}" (e.g. 5m0s, 30s, 0)`);
+  return total;
+}
+
+function int(s: string): number {
+  const n = Number(s);
+  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError(`not a non-negative integer: ${s}`);
+  return n;
+}
+
+const program = new Command()
+  .name('apiserver')
+  .description('A stateless Kubernetes-style API server on an etcd v3 store')
+  .requiredOption('--etcd-servers <urls>', 'comma-separated etcd client URLs, e.g. http://127.0.0.1:2379')
+  .option('--bind-address <ip>', 'address to listen on', '127.0.0.1')
+  .option('--port <port>', 'port to serve plain HTTP on (0 picks a free one)', int, 8080)
+  .option('--etcd-prefix <prefix>', 'prefix of every key in the store', '/registry')
+  .option(
+    '--etcd-compaction-interval <duration>',
+    'how often to compact store history (0 disables)',
+    parseDuration,
+    5 * 60_000,
+  )
+  .option('--watch-cache-size <n>', 'events kept per resource for watches to resume from', int, 10_000)
+  .option(
+    '--watch-bookmark-interval <duration>',
+    'how often watchers that allow bookmarks get one',
+    parseDuration,
+    60_000,
+  )
+  .option(
+    '--min-request-timeout <seconds>',
+    'a watch without timeoutSeconds lasts between this and twice this',
+    int,
+    1800,
+  )
+  .option('--log-level <level>', 'debug, info, warn or error', 'info');
+
+program.parse();
+const o = program.opts<{
+  etcdServers: string;
+  bindAddress: string;
+  port: number;
+  etcdPrefix: string;
+  etcdCompactionInterval: number;
+  watchCacheSize: number;
+  watchBookmarkInterval: number;
+  minRequestTimeout: number;
+  logLevel: string;
+}>();
+
+const log = new Logger('apiserver', parseLogLevel(o.logLevel));
+const prefix = o.etcdPrefix.replace(/\/+$/, '');
+if (!prefix.startsWith('/')) {
+  console.error('error: --etcd-prefix must start with "/"');
+  process.exit(2);
+}
+const server = new ApiServer(
+  {
+    etcdServers: o.etcdServers
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean),
+    bindAddress: o.bindAddress,
+    port: o.port,
+    etcdPrefix: prefix,
+    compactionIntervalMs: o.etcdCompactionInterval,
+    watchCacheSize: Math.max(100, o.watchCacheSize),
+    bookmarkIntervalMs: o.watchBookmarkInterval,
+    minRequestTimeoutSeconds: Math.max(1, o.minRequestTimeout),
+  },
+  log,
+);
+
+let stopping = false;
+for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(sig, () => {
+    if (stopping) return;
+    stopping = true;
+    log.info('shutting down', { signal: sig });
+    const force = setTimeout(() => process.exit(0), 5000);
+    force.unref();
+    void server.stop().finally(() => process.exit(0));
+  });
+}
+
+server.start().catch((err) => {
+  log.error('failed to start', { error: String(err instanceof Error ? err.message : err) });
+  process.exit(1);
+});
