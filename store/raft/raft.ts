@@ -942,11 +942,12 @@ export class Raft {
     assert(this.role === 'follower', `${this.id} attempted to restore snapshot as ${this.role}`);
     const cs = s.metadata.confState;
     if (!cs.voters.includes(this.id) && !cs.learners.includes(this.id)) {
+      // A member added after the leader's latest snapshot: it takes the snapshot's membership (without itself,
+      // so it cannot campaign) and becomes a member when it applies its own addition from the log after it.
       this.logger(
-        'warn',
-        `${this.id} attempted to restore snapshot but it is not in the ConfState ${JSON.stringify(cs)}; should never happen`,
+        'info',
+        `${this.id} restoring a snapshot whose ConfState does not include it yet ${JSON.stringify(cs)}`,
       );
-      return false;
     }
     if (this.log.matchTerm(s.metadata.index, s.metadata.term)) {
       // We already have the entries: fast-forward the commit index rather than drop our log.

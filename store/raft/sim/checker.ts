@@ -1,0 +1,108 @@
+// The safety properties the simulator checks after every step, across every member's state.
+import type { Entry, NodeId } from '../types.js';
+
+export class InvariantViolation extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'InvariantViolation';
+  }
+}
+
+function entryKey(e: Entry): string {
+  return `${e.type}:${Buffer.from(e.data).toString('latin1')}`;
+}
+
+/**
+ * Remembers what every member ever persisted, committed and applied, and fails on the first contradiction:
+ * - election safety: at most one leader per term;
+ * - log matching: entries with the same index and term hold the same data and the same predecessor term;
+ * - state machine safety: one committed term per index, one applied entry per index, on every member;
+ * - leader completeness: a new leader's log holds every entry known committed (that it has not compacted).
+ */
+export class Checker {
+  private readonly leaders = new Map<number, NodeId>();
+  /** `${index}:${term}` -> entry key and the term of the entry before it. */
+  private readonly logEntries = new Map<string, { key: string; prevTerm: number }>();
+  /** index -> term of the committed entry there. */
+  readonly committedTerms = new Map<number, number>();
+  maxCommitted = 0;
+  /** index -> the entry applied there (by whoever applied it first). */
+  private readonly applied = new Map<number, string>();
+  elections = 0;
+
+  leader(term: number, id: NodeId): void {
+    const prev = this.leaders.get(term);
+    if (prev === undefined) {
+      this.leaders.set(term, id);
+      this.elections++;
+      return;
+    }
+    if (prev !== id)
+      throw new InvariantViolation(`election safety: two leaders in term ${term}: ${prev} and ${id}`);
+  }
+
+  /** Entries a member is about to persist; prevTermOf gives the term its log holds before each. */
+  persisted(id: NodeId, ents: Entry[], prevTermOf: (index: number) => number | undefined): void {
+    for (const e of ents) {
+      const k = `${e.index}:${e.term}`;
+      const prevTerm = prevTermOf(e.index - 1);
+      const seen = this.logEntries.get(k);
+      const key = entryKey(e);
+      if (!seen) {
+        if (prevTerm !== undefined) this.logEntries.set(k, { key, prevTerm });
+        continue;
+      }
+      if (seen.key !== key) {
+        throw new InvariantViolation(
+          `log matching: ${id} holds a different entry at index ${e.index} term ${e.term}`,
+        );
+      }
+      if (prevTerm !== undefined && seen.prevTerm !== prevTerm) {
+        throw new InvariantViolation(
+          `log matching: ${id} entry ${e.index}@${e.term} follows term ${prevTerm}, another member's follows ${seen.prevTerm}`,
+        );
+      }
+    }
+  }
+
+  /** A member's commit index moved to `commit`; termOf reads its log. */
+  committed(id: NodeId, from: number, commit: number, termOf: (index: number) => number | undefined): void {
+    for (let i = from + 1; i <= commit; i++) {
+      const t = termOf(i);
+      if (t === undefined) continue; // compacted: it was checked when it was committed
+      const known = this.committedTerms.get(i);
+      if (known === undefined) this.committedTerms.set(i, t);
+      else if (known !== t) {
+        throw new InvariantViolation(
+          `state machine safety: ${id} committed term ${t} at index ${i}, another member term ${known}`,
+        );
+      }
+    }
+    if (commit > this.maxCommitted) this.maxCommitted = commit;
+  }
+
+  appliedEntry(id: NodeId, e: Entry): void {
+    const key = `${e.term}/${entryKey(e)}`;
+    const prev = this.applied.get(e.index);
+    if (prev === undefined) this.applied.set(e.index, key);
+    else if (prev !== key) {
+      throw new InvariantViolation(
+        `applied sequences diverge: ${id} applied a different entry at index ${e.index}`,
+      );
+    }
+  }
+
+  /** A member became leader: it must hold every entry known committed, from its first index on. */
+  leaderCompleteness(id: NodeId, firstIndex: number, termOf: (index: number) => number | undefined): void {
+    for (let i = Math.max(firstIndex, 1); i <= this.maxCommitted; i++) {
+      const want = this.committedTerms.get(i);
+      if (want === undefined) continue;
+      const got = termOf(i);
+      if (got !== want) {
+        throw new InvariantViolation(
+          `leader completeness: new leader ${id} has term ${String(got)} at committed index ${i} (term ${want})`,
+        );
+      }
+    }
+  }
+}
