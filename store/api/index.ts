@@ -5,3 +5,4 @@ export { loadProtos, protoDir, LOADER_OPTIONS, type EtcdProtos } from './proto.j
 export { fromWire, toWire } from './convert.js';
 export { RpcError, ServerErrors, isCodedError, toServiceError, type CodedError } from './status.js';
 export { prefixEnd } from './concurrency.js';
+export { rawClient, type RawEtcdClient } from './client.js';

@@ -1,0 +1,216 @@
+// `npm run bench -- store [--duration S] [--only NAME]`: the same workloads against bin/store and a real
+// etcd 3.4 (both started here, on this machine), side by side: ops/s, p50/p99 latency, and the ratio.
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { rawClient, type RawEtcdClient } from '../store/api/index.js';
+import { startStore } from '../store/server/testing.js';
+import { hasCommand, startRealEtcd } from '../test/support/index.js';
+
+interface Result {
+  workload: string;
+  ops: number;
+  opsPerSec: number;
+  p50ms: number;
+  p99ms: number;
+}
+
+const B = (s: string) => Buffer.from(s);
+
+function pct(sorted: number[], p: number): number {
+  if (sorted.length === 0) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+}
+
+/** Runs `op` from `clients` concurrent loops for `ms`, spread over `conns` connections. */
+async function closedLoop(
+  name: string,
+  conns: RawEtcdClient[],
+  clients: number,
+  ms: number,
+  op: (c: RawEtcdClient, i: number) => Promise<unknown>,
+): Promise<Result> {
+  const lat: number[] = [];
+  const end = Date.now() + ms;
+  let n = 0;
+  const t0 = process.hrtime.bigint();
+  await Promise.all(
+    Array.from({ length: clients }, async (_, k) => {
+      const c = conns[k % conns.length]!;
+      while (Date.now() < end) {
+        const s = process.hrtime.bigint();
+        await op(c, n++);
+        lat.push(Number(process.hrtime.bigint() - s) / 1e6);
+      }
+    }),
+  );
+  const secs = Number(process.hrtime.bigint() - t0) / 1e9;
+  lat.sort((a, b) => a - b);
+  return {
+    workload: name,
+    ops: lat.length,
+    opsPerSec: lat.length / secs,
+    p50ms: pct(lat, 50),
+    p99ms: pct(lat, 99),
+  };
+}
+
+async function watchFanout(conns: RawEtcdClient[], watchers: number, ms: number): Promise<Result> {
+  const key = B('bench/watch');
+  const sent = new Map<number, bigint>();
+  const lat: number[] = [];
+  let delivered = 0;
+  const streams = Array.from({ length: watchers }, (_, i) => {
+    const st = conns[i % conns.length]!.watch();
+    st.on('data', (r: any) => {
+      for (const e of r.events ?? []) {
+        const at = sent.get(Number(e.kv.modRevision));
+        if (at !== undefined) lat.push(Number(process.hrtime.bigint() - at) / 1e6);
+        delivered++;
+      }
+    });
+    st.on('error', () => undefined);
+    st.write({ createRequest: { key } });
+    return st;
+  });
+  // Let every watcher register before the first write.
+  await new Promise((r) => setTimeout(r, 500));
+  const end = Date.now() + ms;
+  const t0 = process.hrtime.bigint();
+  const w = conns[0]!;
+  while (Date.now() < end) {
+    const before = process.hrtime.bigint();
+    const resp = await w.kv.Put({ key, value: B('x'.repeat(64)) });
+    sent.set(Number(resp.header.revision), before);
+  }
+  await new Promise((r) => setTimeout(r, 500));
+  const secs = Number(process.hrtime.bigint() - t0) / 1e9;
+  for (const st of streams) st.cancel();
+  lat.sort((a, b) => a - b);
+  return {
+    workload: `watch fan-out (${watchers} watchers), events`,
+    ops: delivered,
+    opsPerSec: delivered / secs,
+    p50ms: pct(lat, 50),
+    p99ms: pct(lat, 99),
+  };
+}
+
+async function suite(endpoint: string, ms: number, only?: string): Promise<Result[]> {
+  const conns = Array.from({ length: 10 }, () => rawClient(endpoint, 60_000));
+  const value = B('v'.repeat(256));
+  const out: Result[] = [];
+  const want = (n: string) => !only || n.includes(only);
+  try {
+    if (want('put'))
+      out.push(
+        await closedLoop('put, 1 client', conns, 1, ms, (c, i) =>
+          c.kv.Put({ key: B(`bench/k${i % 10000}`), value }),
+        ),
+      );
+    if (want('put'))
+      out.push(
+        await closedLoop('put, 100 clients', conns, 100, ms, (c, i) =>
+          c.kv.Put({ key: B(`bench/k${i % 10000}`), value }),
+        ),
+      );
+    if (want('get'))
+      out.push(
+        await closedLoop('get (linearizable), 100 clients', conns, 100, ms, (c, i) =>
+          c.kv.Range({ key: B(`bench/k${i % 1000}`) }),
+        ),
+      );
+    if (want('txn')) {
+      await conns[0]!.kv.Put({ key: B('bench/cas'), value: B('0') });
+      out.push(
+        await closedLoop('txn compare-and-swap, 10 clients', conns, 10, ms, async (c) => {
+          // Read the key, then swap only if nobody changed it since (what the apiserver does on update).
+          const r = await c.kv.Range({ key: B('bench/cas') });
+          const mod = r.kvs[0].modRevision;
+          return c.kv.Txn({
+            compare: [
+              { result: 0, target: 2, key: B('bench/cas'), modRevision: mod, targetUnion: 'modRevision' },
+            ],
+            success: [{ requestPut: { key: B('bench/cas'), value: B(String(Number(r.kvs[0].value) + 1)) } }],
+            failure: [],
+          });
+        }),
+      );
+    }
+    if (want('watch')) out.push(await watchFanout(conns, 100, ms));
+  } finally {
+    for (const c of conns) c.close();
+  }
+  return out;
+}
+
+export async function run(args: string[]): Promise<void> {
+  const arg = (n: string) => {
+    const i = args.indexOf(n);
+    return i >= 0 ? args[i + 1] : undefined;
+  };
+  const ms = Number(arg('--duration') ?? 3) * 1000;
+  const only = arg('--only');
+  const store = await startStore({ extraArgs: ['--log-level', 'warn'] });
+  let ours: Result[];
+  try {
+    ours = await suite(store.endpoint, ms, only);
+  } finally {
+    await store.destroy();
+  }
+  let ref: Result[] = [];
+  if (hasCommand('etcd')) {
+    const etcd = await startRealEtcd();
+    try {
+      ref = await suite(etcd.endpoint, ms, only);
+    } finally {
+      await etcd.stop();
+    }
+  }
+  const rows = ours.map((r) => {
+    const e = ref.find((x) => x.workload === r.workload);
+    return {
+      workload: r.workload,
+      store: r,
+      etcd: e ?? null,
+      ratio: e ? r.opsPerSec / e.opsPerSec : null,
+    };
+  });
+  const f = (n: number | undefined, d = 1) => (n === undefined || Number.isNaN(n) ? '-' : n.toFixed(d));
+  console.log(
+    `\nbin/store vs etcd ${ref.length ? '3.4' : '(not installed)'} on this machine, ${ms / 1000}s per workload\n`,
+  );
+  console.log(
+    [
+      'workload'.padEnd(44),
+      'store ops/s',
+      'p50 ms',
+      'p99 ms',
+      '| etcd ops/s',
+      'p50 ms',
+      'p99 ms',
+      '| ratio',
+    ].join('  '),
+  );
+  for (const r of rows) {
+    console.log(
+      [
+        r.workload.padEnd(44),
+        f(r.store.opsPerSec, 0).padStart(11),
+        f(r.store.p50ms, 2).padStart(6),
+        f(r.store.p99ms, 2).padStart(6),
+        '| ' + f(r.etcd?.opsPerSec, 0).padStart(9),
+        f(r.etcd?.p50ms, 2).padStart(6),
+        f(r.etcd?.p99ms, 2).padStart(6),
+        '| ' + (r.ratio === null ? '-' : r.ratio.toFixed(2)),
+      ].join('  '),
+    );
+  }
+  const file = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'bench', 'results', 'store.json');
+  mkdirSync(dirname(file), { recursive: true });
+  writeFileSync(
+    file,
+    JSON.stringify({ date: new Date().toISOString(), durationMs: ms, rows }, null, 2) + '\n',
+  );
+  console.log(`\nwrote ${file}`);
+}

@@ -1,0 +1,246 @@
+// A store node's configuration: etcd's flag names and defaults, parsed with commander.
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { parseLogLevel, type LogLevel } from '../../common/index.js';
+import { parseInitialCluster, parseURLs } from './members.js';
+
+export interface StoreConfig {
+  name: string;
+  dataDir: string;
+  listenClientURLs: string[];
+  advertiseClientURLs: string[];
+  listenPeerURLs: string[];
+  initialAdvertisePeerURLs: string[];
+  initialCluster: Map<string, string[]>;
+  initialClusterState: 'new' | 'existing';
+  initialClusterToken: string;
+  snapshotCount: number;
+  /** Entries kept in the Raft log after a snapshot, for slow followers to catch up from. */
+  snapshotCatchUpEntries: number;
+  heartbeatIntervalMs: number;
+  electionTimeoutMs: number;
+  quotaBackendBytes: number;
+  maxRequestBytes: number;
+  maxTxnOps: number;
+  listenMetricsURLs: string[];
+  autoCompactionMode: 'periodic' | 'revision';
+  /** periodic: milliseconds; revision: a revision count. 0 disables. */
+  autoCompactionRetention: number;
+  logLevel: LogLevel;
+  /** Bound on a request's wait for commit + apply before `etcdserver: request timed out`. */
+  requestTimeoutMs: number;
+}
+
+export const DEFAULT_QUOTA_BYTES = 2 * 1024 * 1024 * 1024;
+export const MAX_QUOTA_BYTES = 8 * 1024 * 1024 * 1024;
+
+function int(flag: string, min = 0) {
+  return (v: string): number => {
+    if (!/^-?\d+$/.test(v.trim())) throw new InvalidArgumentError(`${flag} must be an integer, got "${v}"`);
+    const n = Number(v);
+    if (n < min) throw new InvalidArgumentError(`${flag} must be >= ${min}, got ${n}`);
+    return n;
+  };
+}
+
+/** Parses etcd's retention: a bare number means hours (periodic) or revisions; or a Go duration like 30m, 1h30m, 10s. */
+export function parseRetention(mode: 'periodic' | 'revision', v: string): number {
+  const s = v.trim();
+  if (mode === 'revision') {
+    if (!/^\d+$/.test(s))
+      throw new Error(`--auto-compaction-retention "${v}" must be a revision count in revision mode`);
+    return Number(s);
+  }
+  if (/^\d+$/.test(s)) return Number(s) * 3600_000;
+  const re = /(\d+(?:\.\d+)?)(ms|s|m|h)/gy;
+  let total = 0;
+  let m: RegExpExecArray | null;
+  let consumed = 0;
+  while ((m = re.exec(s))) {
+    const n = Number(m[1]);
+    total += n * { ms: 1, s: 1000, m: 60_000, h: 3600_000 }[m[2] as 'ms' | 's' | 'm' | 'h'];
+    consumed = re.lastIndex;
+  }
+  if (consumed !== s.length || s.length === 0) {
+    throw new Error(`--auto-compaction-retention "${v}" is not a number of hours or a duration like 30m`);
+  }
+  return total;
+}
+
+export function parseConfig(argv: string[], onExit?: (code: number) => never): StoreConfig {
+  const program = new Command('store')
+    .description('An etcd-compatible store node: etcd v3 gRPC API, Raft, WAL and snapshots.')
+    .showHelpAfterError(false)
+    .allowExcessArguments(false)
+    .option('--name <name>', 'human-readable name for this member', 'default')
+    .option('--data-dir <path>', 'path to the data directory (default "<name>.etcd")')
+    .option(
+      '--listen-client-urls <urls>',
+      'list of URLs to listen on for client traffic',
+      'http://localhost:2379',
+    )
+    .option(
+      '--advertise-client-urls <urls>',
+      "this member's client URLs to advertise",
+      'http://localhost:2379',
+    )
+    .option(
+      '--listen-peer-urls <urls>',
+      'list of URLs to listen on for peer traffic',
+      'http://localhost:2380',
+    )
+    .option(
+      '--initial-advertise-peer-urls <urls>',
+      "this member's peer URLs to advertise to the rest of the cluster",
+      'http://localhost:2380',
+    )
+    .option(
+      '--initial-cluster <members>',
+      'initial cluster configuration for bootstrapping (default "<name>=<initial-advertise-peer-urls>")',
+    )
+    .addOption(
+      new Option('--initial-cluster-state <state>', 'initial cluster state')
+        .choices(['new', 'existing'])
+        .default('new'),
+    )
+    .option(
+      '--initial-cluster-token <token>',
+      'initial cluster token for the etcd cluster during bootstrap',
+      'etcd-cluster',
+    )
+    .option(
+      '--snapshot-count <n>',
+      'number of committed transactions to trigger a snapshot to disk',
+      int('--snapshot-count', 1),
+      100000,
+    )
+    .option(
+      '--snapshot-catchup-entries <n>',
+      'entries kept after a snapshot for slow followers',
+      int('--snapshot-catchup-entries', 1),
+      5000,
+    )
+    .option(
+      '--heartbeat-interval <ms>',
+      'time (in milliseconds) of a heartbeat interval',
+      int('--heartbeat-interval', 1),
+      100,
+    )
+    .option(
+      '--election-timeout <ms>',
+      'time (in milliseconds) for an election to timeout',
+      int('--election-timeout', 1),
+      1000,
+    )
+    .option(
+      '--quota-backend-bytes <bytes>',
+      'raise alarms when backend size exceeds the given quota (0 defaults to 2 GiB)',
+      int('--quota-backend-bytes'),
+      0,
+    )
+    .option(
+      '--max-request-bytes <bytes>',
+      'maximum client request size in bytes the server will accept',
+      int('--max-request-bytes', 1),
+      1572864,
+    )
+    .option(
+      '--max-txn-ops <n>',
+      'maximum number of operations permitted in a transaction',
+      int('--max-txn-ops', 1),
+      128,
+    )
+    .option(
+      '--listen-metrics-urls <urls>',
+      'list of URLs to listen on for the metrics and health endpoints',
+      '',
+    )
+    .addOption(
+      new Option(
+        '--auto-compaction-mode <mode>',
+        'interpret auto-compaction-retention as periodic (hours/duration) or revision',
+      )
+        .choices(['periodic', 'revision'])
+        .default('periodic'),
+    )
+    .option('--auto-compaction-retention <value>', 'auto compaction retention (0 disables)', '0')
+    .option(
+      '--request-timeout <ms>',
+      'how long a request waits for commit and apply before it fails',
+      int('--request-timeout', 1),
+      7000,
+    )
+    .addOption(
+      new Option('--log-level <level>', 'log level')
+        .choices(['debug', 'info', 'warn', 'error'])
+        .default('info'),
+    );
+  program.exitOverride((err) => {
+    if (onExit) onExit(err.exitCode);
+    throw err;
+  });
+  program.configureOutput({
+    writeErr: (s) => process.stderr.write(s.split('\n')[0]!.trim() ? s.split('\n')[0] + '\n' : s),
+  });
+  program.parse(argv, { from: 'user' });
+  const o = program.opts();
+
+  const fail = (msg: string): never => {
+    process.stderr.write(`error: ${msg}\n`);
+    if (onExit) onExit(2);
+    throw new Error(msg);
+  };
+  try {
+    const name = o.name as string;
+    const iapu = parseURLs(o.initialAdvertisePeerUrls, '--initial-advertise-peer-urls');
+    const initialCluster = parseInitialCluster(o.initialCluster ?? iapu.map((u) => `${name}=${u}`).join(','));
+    if (!initialCluster.has(name)) {
+      fail(`couldn't find local name "${name}" in the initial cluster configuration`);
+    }
+    const mine = [...initialCluster.get(name)!].sort().join(',');
+    if (mine !== [...iapu].sort().join(',')) {
+      fail(
+        `--initial-cluster has ${name}=${mine} but missing from --initial-advertise-peer-urls=${iapu.join(',')}`,
+      );
+    }
+    const quota = o.quotaBackendBytes === 0 ? DEFAULT_QUOTA_BYTES : o.quotaBackendBytes;
+    if (o.electionTimeout < 5 * o.heartbeatInterval) {
+      fail(
+        `--election-timeout[${o.electionTimeout}ms] should be at least as 5 times as --heartbeat-interval[${o.heartbeatInterval}ms]`,
+      );
+    }
+    return {
+      name,
+      dataDir: o.dataDir ?? `${name}.etcd`,
+      listenClientURLs: parseURLs(o.listenClientUrls, '--listen-client-urls'),
+      advertiseClientURLs: parseURLs(o.advertiseClientUrls, '--advertise-client-urls'),
+      listenPeerURLs: parseURLs(o.listenPeerUrls, '--listen-peer-urls'),
+      initialAdvertisePeerURLs: iapu,
+      initialCluster,
+      initialClusterState: o.initialClusterState,
+      initialClusterToken: o.initialClusterToken,
+      snapshotCount: o.snapshotCount,
+      snapshotCatchUpEntries: o.snapshotCatchupEntries,
+      heartbeatIntervalMs: o.heartbeatInterval,
+      electionTimeoutMs: o.electionTimeout,
+      quotaBackendBytes: quota,
+      maxRequestBytes: o.maxRequestBytes,
+      maxTxnOps: o.maxTxnOps,
+      listenMetricsURLs: o.listenMetricsUrls ? parseURLs(o.listenMetricsUrls, '--listen-metrics-urls') : [],
+      autoCompactionMode: o.autoCompactionMode,
+      autoCompactionRetention: parseRetention(o.autoCompactionMode, o.autoCompactionRetention),
+      logLevel: parseLogLevel(o.logLevel),
+      requestTimeoutMs: o.requestTimeout,
+    };
+  } catch (err) {
+    if ((err as { code?: string }).code?.startsWith?.('commander.')) throw err;
+    return fail((err as Error).message);
+  }
+}
+
+/** host:port for gRPC's bind from an http URL (localhost stays localhost; grpc resolves it). */
+export function hostPort(u: string): string {
+  const url = new URL(u);
+  const port = url.port || (url.protocol === 'https:' ? '443' : '80');
+  const host = url.hostname.startsWith('[') ? url.hostname : url.hostname;
+  return `${host}:${port}`;
+}

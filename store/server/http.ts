@@ -1,0 +1,67 @@
+// The HTTP endpoints on --listen-metrics-urls: /health in etcd's JSON shape and /metrics for Prometheus.
+import { createServer, type Server } from 'node:http';
+import type { Metrics } from './metrics.js';
+
+export interface HealthSource {
+  /** Resolves true when the member has a leader, no alarm is raised and a linearizable read succeeds. */
+  healthy(): Promise<{ ok: boolean; reason: string }>;
+}
+
+export class MetricsServer {
+  private readonly servers: Server[] = [];
+
+  constructor(
+    private readonly metrics: Metrics,
+    private readonly health: HealthSource,
+  ) {}
+
+  async listen(urls: string[]): Promise<number[]> {
+    const ports: number[] = [];
+    for (const u of urls) {
+      const url = new URL(u);
+      const srv = createServer((req, res) => void this.handle(req.url ?? '/', res));
+      await new Promise<void>((resolve, reject) => {
+        srv.once('error', (err) => reject(new Error(`cannot listen on ${u}: ${err.message}`)));
+        srv.listen(Number(url.port || 80), url.hostname.replace(/^\[|\]$/g, ''), () => resolve());
+      });
+      const addr = srv.address();
+      ports.push(typeof addr === 'object' && addr ? addr.port : 0);
+      this.servers.push(srv);
+    }
+    return ports;
+  }
+
+  private async handle(path: string, res: import('node:http').ServerResponse): Promise<void> {
+    try {
+      if (path === '/health' || path.startsWith('/health?')) {
+        const h = await this.health.healthy();
+        res.writeHead(h.ok ? 200 : 503, { 'content-type': 'application/json' });
+        res.end(JSON.stringify(h.ok ? { health: 'true' } : { health: 'false', reason: h.reason }));
+        return;
+      }
+      if (path === '/metrics') {
+        const body = await this.metrics.registry.metrics();
+        res.writeHead(200, { 'content-type': this.metrics.registry.contentType });
+        res.end(body);
+        return;
+      }
+      res.writeHead(404, { 'content-type': 'text/plain' });
+      res.end('404 page not found\n');
+    } catch (err) {
+      res.writeHead(500, { 'content-type': 'text/plain' });
+      res.end(String(err));
+    }
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(
+      this.servers.map(
+        (s) =>
+          new Promise<void>((resolve) => {
+            s.closeAllConnections();
+            s.close(() => resolve());
+          }),
+      ),
+    );
+  }
+}

@@ -1,0 +1,61 @@
+// bin/store: an etcd-compatible store node (etcd's flags; etcd v3 gRPC on --listen-client-urls).
+import { Logger } from '../../common/index.js';
+import { EtcdGrpcServer } from '../api/index.js';
+import { hostPort, parseConfig, type StoreConfig } from './config.js';
+import { MetricsServer } from './http.js';
+import { Metrics } from './metrics.js';
+import { StoreNode } from './node.js';
+
+async function main(): Promise<void> {
+  let cfg: StoreConfig;
+  try {
+    cfg = parseConfig(process.argv.slice(2), (code) => process.exit(code));
+  } catch {
+    process.exit(2);
+  }
+  const log = new Logger('store', cfg.logLevel).child(cfg.name);
+  const metrics = new Metrics();
+  let node: StoreNode;
+  try {
+    node = await StoreNode.start(cfg, log, metrics);
+  } catch (err) {
+    log.error('cannot start', { error: (err as Error).message });
+    process.stderr.write(`error: ${(err as Error).message}\n`);
+    process.exit(1);
+  }
+  const grpc = new EtcdGrpcServer(node);
+  const http = new MetricsServer(metrics, node);
+  let stopping = false;
+  const stop = async (why: string, code: number) => {
+    if (stopping) return;
+    stopping = true;
+    log.info('stopping', { reason: why });
+    const force = setTimeout(() => {
+      log.error('clean stop took too long; exiting');
+      process.exit(code || 1);
+    }, 10_000);
+    force.unref();
+    await grpc.close(1000).catch(() => undefined);
+    await http.close().catch(() => undefined);
+    await node.stop().catch((err) => log.error('stop failed', { error: String(err) }));
+    log.info('stopped');
+    process.exit(code);
+  };
+  node.onFatal = (err) => void stop(`fatal: ${err.message}`, 1);
+  process.on('SIGTERM', () => void stop('SIGTERM', 0));
+  process.on('SIGINT', () => void stop('SIGINT', 0));
+  try {
+    await grpc.listen(cfg.listenClientURLs.map(hostPort));
+    if (cfg.listenMetricsURLs.length) await http.listen(cfg.listenMetricsURLs);
+  } catch (err) {
+    process.stderr.write(`error: ${(err as Error).message}\n`);
+    await stop('listen failed', 1);
+    return;
+  }
+  log.info('serving client requests', {
+    urls: cfg.listenClientURLs.join(','),
+    metrics: cfg.listenMetricsURLs.join(','),
+  });
+}
+
+void main();

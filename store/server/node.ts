@@ -1,0 +1,1041 @@
+// A store node: one Raft member driven from the event loop, its WAL and snapshots on disk, and the
+// state machine it applies committed entries to. Every write goes through Raft, even with one member.
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { open, rename } from 'node:fs/promises';
+import { join } from 'node:path';
+import { crc32 } from 'node:zlib';
+import type { Logger } from '../../common/index.js';
+import type { EtcdBackend, Header, MemberInfo, Msg, NodeStatus, WatchStreamLike } from '../api/index.js';
+import { RpcError, ServerErrors } from '../api/index.js';
+import {
+  MemoryStorage,
+  RawNode,
+  EntryType,
+  isEmptySnapshot,
+  decodeConfChange,
+  type Entry,
+  type HardState,
+  type Ready,
+  type Snapshot,
+} from '../raft/index.js';
+import { WAL, Snapshotter, lockDataDir, type DataDirLock } from '../wal/index.js';
+import {
+  StateMachine,
+  EtcdError,
+  Errors,
+  AlarmAction,
+  AlarmType,
+  LeaseIdGenerator,
+  encodeRequest,
+  decodeRequest,
+  toEtcdError,
+  type RaftRequest,
+} from '../apply/index.js';
+import type { StoreConfig } from './config.js';
+import { Membership } from './members.js';
+import type { Metrics } from './metrics.js';
+import { IdGenerator } from './idgen.js';
+import { NoPeersTransport, type Transport } from './transport.js';
+import { decodeSnapshotData, encodeBackup, encodeSnapshotData } from './snapshot.js';
+import { AutoCompactor } from './compactor.js';
+
+/** Node ids in Raft are the member id in etcd's 16-hex-digit form. */
+export function nodeIdOf(memberId: bigint): string {
+  return memberId.toString(16).padStart(16, '0');
+}
+
+const VERSION = '3.4.0';
+/** Requests waiting for commit+apply at once; beyond it new ones fail fast (etcd: too many requests). */
+const MAX_PENDING_PROPOSALS = 50_000;
+/** Linearizable reads waiting at once. */
+const MAX_PENDING_READS = 100_000;
+/** etcd refuses proposals when applied lags committed by this much. */
+const MAX_GAP_BETWEEN_APPLY_AND_COMMIT = 5000;
+/** Lease expiry is checked this often on the leader. */
+const LEASE_CHECK_MS = 500;
+/** Snapshot files kept (etcd keeps 5 by default). */
+const MAX_SNAP_FILES = 5;
+const MAX_ENTRY_BYTES_PER_MSG = 1024 * 1024;
+
+interface Waiter {
+  resolve(v: unknown): void;
+  reject(e: unknown): void;
+  timer: NodeJS.Timeout;
+}
+
+interface PendingRead {
+  resolve(): void;
+  reject(e: unknown): void;
+  timer: NodeJS.Timeout;
+  done: boolean;
+}
+
+export class StoreNode implements EtcdBackend {
+  readonly maxRequestBytes: number;
+  readonly memberId: bigint;
+  readonly nodeId: string;
+  private membership: Membership;
+  private readonly storage: MemoryStorage;
+  private readonly rn: RawNode;
+  private readonly sm: StateMachine;
+  private readonly wal: WAL;
+  private readonly snapshotter: Snapshotter;
+  private readonly lock: DataDirLock;
+  private readonly transport: Transport;
+  private readonly ids: IdGenerator;
+  private readonly leaseIds: LeaseIdGenerator;
+  private readonly compactor: AutoCompactor;
+
+  private readonly waiters = new Map<bigint, Waiter>();
+  private readonly reads: PendingRead[] = [];
+  private readonly readBatches = new Map<string, PendingRead[]>();
+  private readCounter = 0n;
+  private readonly revoking = new Set<bigint>();
+
+  private appliedIndex = 0;
+  private committedIndex = 0;
+  private snapshotIndex = 0;
+  private term = 0;
+  private lead = '';
+  private isLeaderNow = false;
+  private readyRunning = false;
+  private readyAgain = false;
+  private stopped = false;
+  private fatal: Error | undefined;
+  private tickTimer: NodeJS.Timeout | undefined;
+  private leaseTimer: NodeJS.Timeout | undefined;
+  private leaderWaiters: { resolve(): void; reject(e: unknown): void; timer: NodeJS.Timeout }[] = [];
+  private watchStreams = 0;
+  private readonly loopIdle: Promise<void>[] = [];
+
+  private constructor(
+    private readonly cfg: StoreConfig,
+    private readonly log: Logger,
+    private readonly metrics: Metrics,
+    parts: {
+      membership: Membership;
+      memberId: bigint;
+      storage: MemoryStorage;
+      rn: RawNode;
+      sm: StateMachine;
+      wal: WAL;
+      snapshotter: Snapshotter;
+      lock: DataDirLock;
+      applied: number;
+      snapshotIndex: number;
+    },
+  ) {
+    this.maxRequestBytes = cfg.maxRequestBytes;
+    this.membership = parts.membership;
+    this.memberId = parts.memberId;
+    this.nodeId = nodeIdOf(parts.memberId);
+    this.storage = parts.storage;
+    this.rn = parts.rn;
+    this.sm = parts.sm;
+    this.wal = parts.wal;
+    this.snapshotter = parts.snapshotter;
+    this.lock = parts.lock;
+    this.appliedIndex = parts.applied;
+    this.snapshotIndex = parts.snapshotIndex;
+    this.transport = new NoPeersTransport(this.nodeId);
+    this.ids = new IdGenerator(this.memberId);
+    this.leaseIds = new LeaseIdGenerator(this.memberId);
+    this.sm.clusterId = this.membership.clusterId;
+    this.sm.memberId = this.memberId;
+    this.compactor = new AutoCompactor(cfg, log.child('compactor'), {
+      revision: () => this.sm.kv.rev(),
+      compact: (rev) => this.compact({ revision: rev }).then(() => undefined),
+      isLeader: () => this.isLeaderNow,
+    });
+  }
+
+  /** Opens (or creates) the data dir, restores the newest snapshot, replays the WAL and starts the loop. */
+  static async start(cfg: StoreConfig, log: Logger, metrics: Metrics): Promise<StoreNode> {
+    mkdirSync(cfg.dataDir, { recursive: true, mode: 0o700 });
+    const lock = lockDataDir(cfg.dataDir);
+    try {
+      return await StoreNode.open(cfg, log, metrics, lock);
+    } catch (err) {
+      lock.release();
+      throw err;
+    }
+  }
+
+  private static async open(
+    cfg: StoreConfig,
+    log: Logger,
+    metrics: Metrics,
+    lock: DataDirLock,
+  ): Promise<StoreNode> {
+    const memberDir = join(cfg.dataDir, 'member');
+    const walDir = join(memberDir, 'wal');
+    const snapDir = join(memberDir, 'snap');
+    mkdirSync(snapDir, { recursive: true, mode: 0o700 });
+    const snapshotter = new Snapshotter(snapDir);
+    const sm = new StateMachine({ quotaBackendBytes: cfg.quotaBackendBytes, maxTxnOps: cfg.maxTxnOps });
+    const storage = new MemoryStorage();
+    let membership: Membership;
+    let wal: WAL;
+    let applied = 0;
+    let snapshotIndex = 0;
+
+    const walOpts = {
+      logger: log.child('wal'),
+      onFsync: (seconds: number) => metrics.walFsync.observe(seconds),
+    };
+    if (await WAL.exists(walDir)) {
+      const markers = await WAL.validSnapshotMarkers(walDir, { logger: walOpts.logger });
+      const snap = await snapshotter.loadNewestAvailable(markers);
+      wal = await WAL.open(
+        walDir,
+        snap ? { index: snap.metadata.index, term: snap.metadata.term } : { index: 0, term: 0 },
+        walOpts,
+      );
+      const { metadata, hardState, entries } = await wal.readAll();
+      const meta = {
+        memberId: BigInt('0x' + metadata.memberId),
+        clusterId: BigInt('0x' + metadata.clusterId),
+      };
+      if (snap) {
+        const d = decodeSnapshotData(snap.data);
+        membership = Membership.fromJSON(d.membership);
+        sm.restore(d.stateMachine);
+        storage.applySnapshot(snap);
+        applied = snap.metadata.index;
+        snapshotIndex = snap.metadata.index;
+      } else {
+        // On restart the data dir, not the flags, says who the members are (as etcd ignores --initial-cluster).
+        membership = readMembershipFile(memberDir);
+      }
+      if (membership.clusterId !== meta.clusterId) {
+        throw new Error(
+          `${walDir} belongs to cluster ${metadata.clusterId}, but the member data says ${membership.clusterId.toString(16)}`,
+        );
+      }
+      if (hardState) storage.setHardState(hardState);
+      storage.append(entries);
+      log.info('restarting member', {
+        member: metadata.memberId,
+        snapshotIndex,
+        entries: entries.length,
+        commit: hardState?.commit ?? 0,
+      });
+      const memberId = meta.memberId;
+      return StoreNode.finish(cfg, log, metrics, {
+        peers: undefined,
+        membership,
+        memberId,
+        storage,
+        sm,
+        wal,
+        snapshotter,
+        lock,
+        applied,
+        snapshotIndex,
+      });
+    }
+
+    if (cfg.initialClusterState === 'existing') {
+      throw new Error(
+        `--initial-cluster-state=existing needs a member that was added with "member add" and a peer transport; not supported yet`,
+      );
+    }
+    membership = Membership.bootstrap(cfg.initialCluster, cfg.initialClusterToken);
+    const self = [...membership.members.values()].find((m) => m.name === cfg.name);
+    if (!self) throw new Error(`member ${cfg.name} is not in --initial-cluster`);
+    if (membership.members.size > 1) {
+      throw new Error(
+        `--initial-cluster lists ${membership.members.size} members; this build runs one-member clusters only (the peer transport is not there yet)`,
+      );
+    }
+    self.clientURLs = [...cfg.advertiseClientURLs];
+    // The membership file first: a WAL without it would be a member that cannot say who its peers are.
+    await writeMembershipFile(memberDir, membership);
+    wal = await WAL.create(
+      walDir,
+      { memberId: nodeIdOf(self.id), clusterId: nodeIdOf(membership.clusterId) },
+      walOpts,
+    );
+    const peers = [...membership.members.keys()].map(nodeIdOf);
+    log.info('starting a new cluster', {
+      member: self.id.toString(16),
+      cluster: membership.clusterId.toString(16),
+    });
+    return StoreNode.finish(cfg, log, metrics, {
+      membership,
+      memberId: self.id,
+      storage,
+      sm,
+      wal,
+      snapshotter,
+      lock,
+      applied,
+      snapshotIndex,
+      peers,
+    });
+  }
+
+  private static finish(
+    cfg: StoreConfig,
+    log: Logger,
+    metrics: Metrics,
+    p: {
+      membership: Membership;
+      memberId: bigint;
+      storage: MemoryStorage;
+      sm: StateMachine;
+      wal: WAL;
+      snapshotter: Snapshotter;
+      lock: DataDirLock;
+      applied: number;
+      snapshotIndex: number;
+      peers: string[] | undefined;
+    },
+  ): StoreNode {
+    const self = p.membership.members.get(p.memberId);
+    if (self) self.clientURLs = [...cfg.advertiseClientURLs];
+    const seed = Number(p.memberId & 0xffffffffn) ^ Date.now();
+    let s = seed >>> 0;
+    const random = () => {
+      // xorshift32: Raft's election jitter only needs to differ between members.
+      s ^= s << 13;
+      s >>>= 0;
+      s ^= s >>> 17;
+      s ^= s << 5;
+      s >>>= 0;
+      return s / 0x100000000;
+    };
+    const rn = new RawNode({
+      id: nodeIdOf(p.memberId),
+      storage: p.storage,
+      electionTick: Math.max(2, Math.round(cfg.electionTimeoutMs / cfg.heartbeatIntervalMs)),
+      heartbeatTick: 1,
+      preVote: true,
+      checkQuorum: true,
+      maxSizePerMsg: MAX_ENTRY_BYTES_PER_MSG,
+      maxInflightMsgs: 256,
+      maxUncommittedEntriesSize: 1 << 30,
+      applied: p.applied,
+      random,
+      peers: p.peers,
+      logger: (level, msg) => log[level](msg),
+    });
+    const node = new StoreNode(cfg, log, metrics, { ...p, rn });
+    node.run();
+    return node;
+  }
+
+  private run(): void {
+    this.maybeCampaign();
+    this.tickTimer = setInterval(() => {
+      this.rn.tick();
+      this.kick();
+    }, this.cfg.heartbeatIntervalMs);
+    this.leaseTimer = setInterval(() => this.checkLeases(), LEASE_CHECK_MS);
+    this.compactor.start();
+    this.kick();
+  }
+
+  // ---------------------------------------------------------------- the Raft loop
+
+  /** Schedules a ready cycle; at most one runs at a time, and one more is queued if asked meanwhile. */
+  private kick(): void {
+    if (this.stopped || this.fatal) return;
+    if (this.readyRunning) {
+      this.readyAgain = true;
+      return;
+    }
+    if (!this.rn.hasReady()) return;
+    this.readyRunning = true;
+    const p = this.cycle()
+      .catch((err) => this.crash(err))
+      .finally(() => {
+        this.readyRunning = false;
+        if (this.readyAgain || this.rn.hasReady()) {
+          this.readyAgain = false;
+          setImmediate(() => this.kick());
+        }
+      });
+    this.loopIdle.push(p);
+    void p.then(() => this.loopIdle.splice(this.loopIdle.indexOf(p), 1));
+  }
+
+  /**
+   * One ready cycle: persist (WAL save + one fsync for the whole batch), send, apply, advance. Proposals
+   * that arrive while the fsync runs go into Raft's unstable log and form the next batch (group commit).
+   */
+  private async cycle(): Promise<void> {
+    const rd: Ready = this.rn.ready();
+    if (rd.hardState) {
+      this.term = rd.hardState.term;
+      this.sm.raftTerm = this.term;
+      this.committedIndex = Math.max(this.committedIndex, rd.hardState.commit);
+      this.metrics.term.set(this.term);
+      this.metrics.committedIndex.set(this.committedIndex);
+    }
+    if (rd.softState) this.onSoftState(rd.softState.lead, rd.softState.role);
+
+    if (!isEmptySnapshot(rd.snapshot)) {
+      // Only a follower receives one (from a leader); persist it before the entries that follow it.
+      await this.persistSnapshot(rd.snapshot!);
+      this.storage.applySnapshot(rd.snapshot!);
+    }
+    this.wal.save(rd.hardState ?? null, rd.entries);
+    if (rd.mustSync || rd.entries.length > 0) {
+      await this.wal.sync();
+      if (rd.entries.length) this.metrics.walBatchEntries.observe(rd.entries.length);
+    }
+    if (rd.hardState) this.storage.setHardState(rd.hardState);
+    this.storage.append(rd.entries);
+    if (this.stopped) return;
+
+    if (rd.messages.length) this.transport.send(rd.messages.filter((m) => m.to !== this.nodeId));
+
+    if (!isEmptySnapshot(rd.snapshot)) this.restoreFromSnapshot(rd.snapshot!);
+    for (const e of rd.committedEntries) this.applyEntry(e);
+    for (const rs of rd.readStates) this.onReadState(rs.index, rs.ctx);
+
+    this.rn.advance();
+    this.metrics.appliedIndex.set(this.appliedIndex);
+    this.metrics.proposalsPending.set(this.waiters.size);
+    this.releaseReads();
+    this.maybeSnapshot();
+    this.maybeCampaign();
+  }
+
+  /** A sole voter need not wait an election timeout to lead (once its bootstrap entries are applied). */
+  private maybeCampaign(): void {
+    if (this.lead) return;
+    const st = this.rn.status();
+    if (st.voters.length === 1 && st.voters[0] === this.nodeId && st.role !== 'leader') this.rn.campaign();
+  }
+
+  private onSoftState(lead: string, role: string): void {
+    const wasLeader = this.isLeaderNow;
+    if (lead !== this.lead) {
+      this.metrics.leaderChanges.inc();
+      this.log.info(lead ? 'leader elected' : 'leader lost', { leader: lead, term: this.term, role });
+    }
+    this.lead = lead;
+    this.isLeaderNow = role === 'leader';
+    this.metrics.hasLeader.set(lead ? 1 : 0);
+    this.metrics.isLeader.set(this.isLeaderNow ? 1 : 0);
+    // A new leader extends every lease by a full TTL, so an election never expires leases.
+    if (this.isLeaderNow && !wasLeader) this.sm.lessor.promote(this.cfg.electionTimeoutMs);
+    if (!this.isLeaderNow && wasLeader) this.sm.lessor.demote();
+    if (lead) {
+      const ws = this.leaderWaiters;
+      this.leaderWaiters = [];
+      for (const w of ws) {
+        clearTimeout(w.timer);
+        w.resolve();
+      }
+    }
+  }
+
+  private applyEntry(e: Entry): void {
+    if (e.index <= this.appliedIndex) return;
+    if (e.type === EntryType.ConfChange) {
+      // The bootstrap entries add the initial members; later changes come with the cluster work.
+      this.rn.applyConfChange(decodeConfChange(e.data));
+      this.appliedIndex = e.index;
+      return;
+    }
+    if (e.data.length === 0) {
+      // A new leader's empty entry: nothing to apply, but the consistent index moves on.
+      this.sm.apply(e.index, { noop: true });
+      this.appliedIndex = e.index;
+      return;
+    }
+    let req: RaftRequest;
+    try {
+      req = decodeRequest(Buffer.from(e.data.buffer, e.data.byteOffset, e.data.byteLength));
+    } catch (err) {
+      throw new Error(`raft entry ${e.index} (term ${e.term}) cannot be decoded: ${(err as Error).message}`, {
+        cause: err,
+      });
+    }
+    const r = this.sm.apply(e.index, req);
+    let result: unknown;
+    let failed: unknown;
+    if (r.kind === 'response') result = r.response;
+    else if (r.kind === 'error') failed = r.error;
+    this.appliedIndex = e.index;
+    if ('leaseRevoke' in req) this.revoking.delete(req.leaseRevoke.ID);
+    const id = req.id;
+    if (id === undefined) return;
+    const w = this.waiters.get(id);
+    if (!w) return;
+    this.waiters.delete(id);
+    clearTimeout(w.timer);
+    if (failed) {
+      this.metrics.proposalsFailed.inc();
+      w.reject(failed);
+    } else w.resolve(result);
+  }
+
+  private crash(err: unknown): void {
+    // Disk or state-machine failure: stop serving rather than acknowledge what may not be durable.
+    this.fatal = err instanceof Error ? err : new Error(String(err));
+    this.log.error('fatal error in the raft loop; stopping', { error: this.fatal.message });
+    for (const [, w] of this.waiters) {
+      clearTimeout(w.timer);
+      w.reject(new RpcError(14, `etcdserver: ${this.fatal.message}`));
+    }
+    this.waiters.clear();
+    this.onFatal?.(this.fatal);
+  }
+
+  /** Called once if the loop hits an unrecoverable error (main exits non-zero). */
+  onFatal?: (err: Error) => void;
+
+  // ---------------------------------------------------------------- snapshots
+
+  private maybeSnapshot(): void {
+    if (this.appliedIndex - this.snapshotIndex < this.cfg.snapshotCount) return;
+    const t0 = process.hrtime.bigint();
+    const index = this.appliedIndex;
+    const data = encodeSnapshotData(this.membership, Buffer.concat([...this.sm.snapshot()]));
+    const st = this.rn.status();
+    const snap = this.storage.createSnapshot(index, { voters: st.voters, learners: st.learners }, data);
+    this.snapshotIndex = index;
+    // Snap file first, then the WAL marker: on restart only snapshots with a marker are trusted.
+    void this.persistSnapshot(snap)
+      .then(async () => {
+        const compactTo = index - this.cfg.snapshotCatchUpEntries;
+        if (compactTo > this.storage.firstIndex()) this.storage.compact(compactTo);
+        await this.wal.releaseLockTo(index);
+        await this.snapshotter.purge(MAX_SNAP_FILES);
+        this.metrics.snapshotSave.observe(Number(process.hrtime.bigint() - t0) / 1e9);
+        this.log.info('saved snapshot', { index, bytes: data.length });
+      })
+      .catch((err) => this.crash(err));
+  }
+
+  private async persistSnapshot(snap: Snapshot): Promise<void> {
+    await this.snapshotter.save(snap);
+    this.wal.saveSnapshotMarker(snap.metadata);
+    await this.wal.sync();
+  }
+
+  private restoreFromSnapshot(snap: Snapshot): void {
+    const d = decodeSnapshotData(snap.data);
+    this.membership = Membership.fromJSON(d.membership);
+    this.sm.restore(d.stateMachine);
+    this.appliedIndex = snap.metadata.index;
+    this.snapshotIndex = snap.metadata.index;
+  }
+
+  // ---------------------------------------------------------------- proposals and reads
+
+  private async propose<T>(req: RaftRequest): Promise<T> {
+    this.checkServing();
+    if (this.waiters.size >= MAX_PENDING_PROPOSALS) throw ServerErrors.tooManyRequests();
+    if (this.committedIndex - this.appliedIndex > MAX_GAP_BETWEEN_APPLY_AND_COMMIT)
+      throw ServerErrors.tooManyRequests();
+    const invalid = this.sm.validate(req);
+    if (invalid) throw invalid;
+    if (!this.sm.quotaAvailable(req)) {
+      // As etcd: the member raises the NOSPACE alarm (through Raft) and the write is refused.
+      if (!this.sm.alarms().some((a) => a.alarm === AlarmType.NOSPACE)) {
+        this.propose({
+          alarm: { action: AlarmAction.ACTIVATE, memberID: this.memberId, alarm: AlarmType.NOSPACE },
+        }).catch((err) => this.log.warn('cannot raise NOSPACE alarm', { error: String(err) }));
+      }
+      throw Errors.noSpace();
+    }
+    await this.waitLeader();
+    const id = this.ids.next();
+    const data = encodeRequest({ ...req, id } as RaftRequest);
+    if (data.length > this.cfg.maxRequestBytes) throw ServerErrors.requestTooLarge();
+    return new Promise<T>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        if (this.waiters.delete(id)) {
+          this.metrics.proposalsFailed.inc();
+          reject(ServerErrors.timeout());
+        }
+      }, this.cfg.requestTimeoutMs);
+      this.waiters.set(id, { resolve: resolve as (v: unknown) => void, reject, timer });
+      const err = this.rn.propose(data);
+      if (err) {
+        this.waiters.delete(id);
+        clearTimeout(timer);
+        this.metrics.proposalsFailed.inc();
+        reject(this.lead ? ServerErrors.timeout() : ServerErrors.noLeader());
+        return;
+      }
+      this.kick();
+    });
+  }
+
+  private checkServing(): void {
+    if (this.fatal) throw new RpcError(14, `etcdserver: ${this.fatal.message}`);
+    if (this.stopped) throw ServerErrors.stopped();
+  }
+
+  /** Resolves once there is a leader; `etcdserver: no leader` after the request timeout. */
+  private waitLeader(): Promise<void> {
+    if (this.lead) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const w = {
+        resolve,
+        reject,
+        timer: setTimeout(() => {
+          this.leaderWaiters = this.leaderWaiters.filter((x) => x !== w);
+          reject(ServerErrors.noLeader());
+        }, this.cfg.requestTimeoutMs),
+      };
+      this.leaderWaiters.push(w);
+    });
+  }
+
+  /** Linearizable read barrier: ReadIndex, then wait until applied >= that index. Batched per cycle. */
+  private readBarrier(): Promise<void> {
+    this.checkServing();
+    if (this.reads.length + this.readBatches.size >= MAX_PENDING_READS) throw ServerErrors.tooManyRequests();
+    return new Promise<void>((resolve, reject) => {
+      const r: PendingRead = {
+        resolve,
+        reject,
+        done: false,
+        timer: setTimeout(() => {
+          if (r.done) return;
+          r.done = true;
+          reject(this.lead ? ServerErrors.timeout() : ServerErrors.noLeader());
+        }, this.cfg.requestTimeoutMs),
+      };
+      this.reads.push(r);
+      if (this.reads.length === 1) queueMicrotask(() => this.issueReadIndex());
+    });
+  }
+
+  private issueReadIndex(): void {
+    if (this.reads.length === 0) return;
+    if (!this.lead) {
+      void this.waitLeader().then(
+        () => this.issueReadIndex(),
+        () => undefined,
+      );
+      return;
+    }
+    const batch = this.reads.splice(0);
+    const ctx = Buffer.alloc(8);
+    ctx.writeBigUInt64BE(++this.readCounter);
+    this.readBatches.set(ctx.toString('hex'), batch);
+    this.rn.readIndex(ctx);
+    this.kick();
+  }
+
+  private readonly readyReads: { index: number; batch: PendingRead[] }[] = [];
+
+  private onReadState(index: number, ctx: Uint8Array): void {
+    const key = Buffer.from(ctx).toString('hex');
+    const batch = this.readBatches.get(key);
+    if (!batch) return;
+    this.readBatches.delete(key);
+    this.readyReads.push({ index, batch });
+  }
+
+  private releaseReads(): void {
+    while (this.readyReads.length && this.readyReads[0]!.index <= this.appliedIndex) {
+      const { batch } = this.readyReads.shift()!;
+      for (const r of batch) {
+        if (r.done) continue;
+        r.done = true;
+        clearTimeout(r.timer);
+        r.resolve();
+      }
+    }
+  }
+
+  // ---------------------------------------------------------------- leases and compaction
+
+  private checkLeases(): void {
+    if (!this.isLeaderNow || this.stopped || this.fatal) return;
+    this.metrics.leases.set(this.sm.lessor.list().length);
+    for (const id of this.sm.lessor.expired()) {
+      if (this.revoking.has(id)) continue;
+      this.revoking.add(id);
+      this.metrics.leasesExpired.inc();
+      this.propose({ leaseRevoke: { ID: id } } as RaftRequest).then(
+        () => this.revoking.delete(id),
+        (err) => {
+          this.revoking.delete(id);
+          if (!(err instanceof EtcdError))
+            this.log.warn('lease revoke failed', { lease: id.toString(16), error: String(err) });
+        },
+      );
+    }
+  }
+
+  // ---------------------------------------------------------------- EtcdBackend
+
+  header(revision?: number): Header {
+    return {
+      clusterId: this.membership.clusterId,
+      memberId: this.memberId,
+      revision: revision ?? this.sm.kv.rev(),
+      raftTerm: this.term,
+    };
+  }
+
+  private withHeader(resp: Msg): Msg {
+    const h = (resp.header ?? {}) as Partial<Header>;
+    resp.header = this.header(h.revision ?? undefined);
+    return resp;
+  }
+
+  private fillTxnHeaders(resp: Msg): Msg {
+    this.withHeader(resp);
+    for (const r of resp.responses ?? []) {
+      const inner = r.responseRange ?? r.responsePut ?? r.responseDeleteRange ?? r.responseTxn;
+      if (inner) {
+        if (r.responseTxn) this.fillTxnHeaders(inner);
+        else this.withHeader(inner);
+      }
+    }
+    return resp;
+  }
+
+  async range(req: Msg): Promise<Msg> {
+    if (!req.serializable) await this.readBarrier();
+    else this.checkServing();
+    try {
+      return this.withHeader(this.sm.range(req as any) as unknown as Msg);
+    } catch (err) {
+      throw asEtcd(err);
+    }
+  }
+
+  async put(req: Msg): Promise<Msg> {
+    return this.withHeader(await this.propose<Msg>({ put: req } as RaftRequest));
+  }
+
+  async deleteRange(req: Msg): Promise<Msg> {
+    return this.withHeader(await this.propose<Msg>({ deleteRange: req } as RaftRequest));
+  }
+
+  async txn(req: Msg): Promise<Msg> {
+    // A read-only txn is a read: etcd serves it without Raft after the same barrier as a Range.
+    return this.fillTxnHeaders(await this.propose<Msg>({ txn: req } as RaftRequest));
+  }
+
+  async compact(req: Msg): Promise<Msg> {
+    return this.withHeader(
+      await this.propose<Msg>({
+        compaction: { revision: req.revision, physical: !!req.physical },
+      } as RaftRequest),
+    );
+  }
+
+  async leaseGrant(req: Msg): Promise<Msg> {
+    const ID = req.ID && req.ID !== 0n ? (req.ID as bigint) : this.leaseIds.next();
+    return this.withHeader(await this.propose<Msg>({ leaseGrant: { TTL: req.TTL, ID } } as RaftRequest));
+  }
+
+  async leaseRevoke(req: Msg): Promise<Msg> {
+    return this.withHeader(await this.propose<Msg>({ leaseRevoke: { ID: req.ID } } as RaftRequest));
+  }
+
+  async leaseKeepAlive(id: bigint): Promise<number> {
+    this.checkServing();
+    await this.waitLeader();
+    if (!this.isLeaderNow) throw new RpcError(14, 'etcdserver: not leader');
+    try {
+      return this.sm.leaseRenew(id);
+    } catch (err) {
+      const e = asEtcd(err);
+      if (e.code === 5) return 0;
+      throw e;
+    }
+  }
+
+  async leaseTimeToLive(req: Msg): Promise<Msg> {
+    await this.readBarrier();
+    return this.withHeader(this.sm.leaseTimeToLive({ ID: req.ID, keys: !!req.keys }) as unknown as Msg);
+  }
+
+  async leaseLeases(): Promise<Msg> {
+    await this.readBarrier();
+    return this.withHeader(this.sm.leaseLeases() as unknown as Msg);
+  }
+
+  watchStream(send: (resp: Msg) => void): WatchStreamLike {
+    this.checkServing();
+    const ws = this.sm.newWatchStream({
+      onResponse: (r) =>
+        send({
+          header: this.header(r.revision),
+          watchId: r.watchId,
+          created: !!r.created,
+          canceled: !!r.canceled,
+          compactRevision: r.compactRevision ?? 0,
+          cancelReason: r.cancelReason ?? '',
+          fragment: false,
+          events: r.events,
+        }),
+    });
+    this.watchStreams++;
+    this.metrics.watchStreams.set(this.watchStreams);
+    let closed = false;
+    return {
+      watch: (req) => {
+        ws.watch(req as any);
+        this.updateWatcherGauge();
+      },
+      cancel: (id) => {
+        ws.cancel(id);
+        this.updateWatcherGauge();
+      },
+      requestProgress: () => ws.requestProgress(),
+      pause: () => ws.pause(),
+      resume: () => ws.resume(),
+      close: () => {
+        if (closed) return;
+        closed = true;
+        ws.close();
+        this.watchStreams--;
+        this.metrics.watchStreams.set(this.watchStreams);
+        this.updateWatcherGauge();
+      },
+    };
+  }
+
+  private updateWatcherGauge(): void {
+    const c = this.sm.watchable.watcherCount();
+    this.metrics.watchers.set(c.synced + c.unsynced);
+  }
+
+  async alarm(req: Msg): Promise<Msg> {
+    const resp = await this.propose<Msg>({
+      alarm: { action: req.action ?? 0, memberID: req.memberID ?? 0n, alarm: req.alarm ?? 0 },
+    } as RaftRequest);
+    // etcd 3.4 answers Alarm without a response header.
+    return { alarms: resp.alarms ?? [] };
+  }
+
+  async status(): Promise<NodeStatus> {
+    this.checkServing();
+    const alarms = this.sm.alarms();
+    const size = this.sm.dbSize();
+    this.metrics.dbSize.set(size);
+    this.metrics.currentRevision.set(this.sm.kv.rev());
+    return {
+      version: VERSION,
+      dbSize: size,
+      dbSizeInUse: size,
+      leader: this.lead ? BigInt('0x' + this.lead) : 0n,
+      raftIndex: this.committedIndex,
+      raftTerm: this.term,
+      raftAppliedIndex: this.appliedIndex,
+      errors: alarms.map(
+        (a: { memberID: bigint; alarm: number }) =>
+          `memberID:${a.memberID} alarm:${['NONE', 'NOSPACE', 'CORRUPT'][a.alarm] ?? a.alarm} `,
+      ),
+      isLearner: false,
+    };
+  }
+
+  async hash(): Promise<number> {
+    this.checkServing();
+    return crc32(Buffer.concat([...this.sm.snapshot()])) >>> 0;
+  }
+
+  async hashKV(revision: number): Promise<{ hash: number; compactRevision: number; hashRevision: number }> {
+    this.checkServing();
+    try {
+      return this.sm.hashKV(revision);
+    } catch (err) {
+      throw asEtcd(err);
+    }
+  }
+
+  async snapshot(): Promise<{ revision: number; chunks: Iterable<Buffer>; size: number }> {
+    this.checkServing();
+    const revision = this.sm.kv.rev();
+    const data = encodeBackup(encodeSnapshotData(this.membership, Buffer.concat([...this.sm.snapshot()])));
+    return { revision, chunks: [data], size: data.length };
+  }
+
+  async defragment(): Promise<void> {
+    // The key space lives in memory and on disk only as WAL + snapshots: nothing to rebuild in place.
+    this.checkServing();
+  }
+
+  async moveLeader(targetId: bigint): Promise<void> {
+    this.checkServing();
+    if (!this.membership.members.has(targetId)) throw ServerErrors.badLeaderTransferee();
+    if (targetId === this.memberId && this.isLeaderNow) return;
+    throw ServerErrors.badLeaderTransferee();
+  }
+
+  members(): MemberInfo[] {
+    return this.membership.list().map((m) => ({ ...m }));
+  }
+
+  async memberAdd(peerURLs: string[]): Promise<MemberInfo> {
+    this.checkServing();
+    for (const m of this.membership.members.values()) {
+      if (m.peerURLs.some((u) => peerURLs.includes(u))) throw ServerErrors.peerURLExist();
+    }
+    throw new RpcError(
+      12,
+      'etcdserver: member add is not supported until the peer transport lands (one-member clusters only)',
+    );
+  }
+
+  async memberRemove(id: bigint): Promise<void> {
+    this.checkServing();
+    if (!this.membership.members.has(id)) throw ServerErrors.memberNotFound();
+    throw ServerErrors.notEnoughStartedMembers();
+  }
+
+  async memberUpdate(id: bigint): Promise<void> {
+    this.checkServing();
+    if (!this.membership.members.has(id)) throw ServerErrors.memberNotFound();
+    throw new RpcError(12, 'etcdserver: member update is not supported until the peer transport lands');
+  }
+
+  async memberPromote(id: bigint): Promise<void> {
+    this.checkServing();
+    const m = this.membership.members.get(id);
+    if (!m) throw ServerErrors.memberNotFound();
+    if (!m.isLearner) throw ServerErrors.memberNotLearner();
+  }
+
+  observeRpc(service: string, method: string, code: number, seconds: number): void {
+    this.metrics.grpcHandled.inc({
+      grpc_type: 'unary',
+      grpc_service: service,
+      grpc_method: method,
+      grpc_code: codeName(code),
+    });
+    this.metrics.grpcSeconds.observe(
+      { grpc_type: 'unary', grpc_service: service, grpc_method: method },
+      seconds,
+    );
+  }
+
+  /** For /health: a leader, no alarm, and a linearizable read that completes. */
+  async healthy(): Promise<{ ok: boolean; reason: string }> {
+    if (this.fatal) return { ok: false, reason: this.fatal.message };
+    if (!this.lead) return { ok: false, reason: 'RAFT NO LEADER' };
+    if (this.sm.alarms().length) return { ok: false, reason: 'ALARM' };
+    try {
+      await this.range({ key: Buffer.from('health'), limit: 1, keysOnly: true });
+      return { ok: true, reason: '' };
+    } catch (err) {
+      return { ok: false, reason: (err as Error).message };
+    }
+  }
+
+  /** Stops the loop: rejects what waits, lets the current ready cycle finish, closes the WAL, unlocks. */
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    clearInterval(this.tickTimer);
+    clearInterval(this.leaseTimer);
+    this.compactor.stop();
+    await Promise.allSettled([...this.loopIdle]);
+    for (const [, w] of this.waiters) {
+      clearTimeout(w.timer);
+      w.reject(ServerErrors.stopped());
+    }
+    this.waiters.clear();
+    for (const r of [
+      ...this.reads,
+      ...[...this.readBatches.values()].flat(),
+      ...this.readyReads.flatMap((x) => x.batch),
+    ]) {
+      if (r.done) continue;
+      r.done = true;
+      clearTimeout(r.timer);
+      r.reject(ServerErrors.stopped());
+    }
+    for (const w of this.leaderWaiters) {
+      clearTimeout(w.timer);
+      w.reject(ServerErrors.stopped());
+    }
+    await this.transport.close();
+    await this.wal.close();
+    this.lock.release();
+  }
+
+  /** The member dir exists: a restart, not a bootstrap (for logs and tests). */
+  static hasData(dataDir: string): boolean {
+    return existsSync(join(dataDir, 'member', 'wal'));
+  }
+
+  /** For tests and status pages. */
+  debugState(): { applied: number; committed: number; snapshotIndex: number; term: number; leader: string } {
+    return {
+      applied: this.appliedIndex,
+      committed: this.committedIndex,
+      snapshotIndex: this.snapshotIndex,
+      term: this.term,
+      leader: this.lead,
+    };
+  }
+}
+
+function asEtcd(err: unknown): EtcdError {
+  return toEtcdError(err);
+}
+
+const CODE_NAMES = [
+  'OK',
+  'Canceled',
+  'Unknown',
+  'InvalidArgument',
+  'DeadlineExceeded',
+  'NotFound',
+  'AlreadyExists',
+  'PermissionDenied',
+  'ResourceExhausted',
+  'FailedPrecondition',
+  'Aborted',
+  'OutOfRange',
+  'Unimplemented',
+  'Internal',
+  'Unavailable',
+  'DataLoss',
+  'Unauthenticated',
+];
+function codeName(c: number): string {
+  return CODE_NAMES[c] ?? String(c);
+}
+
+export type { HardState };
+
+const MEMBERSHIP_FILE = 'cluster.json';
+
+/** Written once at bootstrap (temp file, fsync, rename); snapshots carry the membership after that. */
+async function writeMembershipFile(memberDir: string, m: Membership): Promise<void> {
+  const file = join(memberDir, MEMBERSHIP_FILE);
+  const tmp = `${file}.tmp`;
+  const fh = await open(tmp, 'w', 0o600);
+  try {
+    await fh.writeFile(JSON.stringify(m.toJSON(), null, 2) + '\n');
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+  await rename(tmp, file);
+  const dir = await open(memberDir, 'r');
+  try {
+    await dir.sync();
+  } finally {
+    await dir.close();
+  }
+}
+
+function readMembershipFile(memberDir: string): Membership {
+  const file = join(memberDir, MEMBERSHIP_FILE);
+  try {
+    return Membership.fromJSON(JSON.parse(readFileSync(file, 'utf8')));
+  } catch (err) {
+    throw new Error(`cannot read the cluster membership from ${file}: ${(err as Error).message}`, {
+      cause: err,
+    });
+  }
+}

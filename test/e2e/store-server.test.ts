@@ -1,0 +1,130 @@
+// bin/store as a process: flags, --help, refusing a second start on one data dir, clean SIGTERM, /health,
+// /metrics, and etcd's limits (--max-request-bytes, --max-txn-ops).
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { Etcd3 } from 'etcd3';
+import { BIN, run } from '../support/index.js';
+import { rawClient } from '../../store/api/index.js';
+import { startStore, type StoreProcess } from '../../store/server/testing.js';
+
+describe('bin/store process', () => {
+  test('--help lists etcd flag names', async () => {
+    const r = await run(process.execPath, [join(BIN, 'store'), '--help']);
+    assert.equal(r.code, 0, r.stderr);
+    for (const f of [
+      '--name',
+      '--data-dir',
+      '--listen-client-urls',
+      '--advertise-client-urls',
+      '--listen-peer-urls',
+      '--initial-advertise-peer-urls',
+      '--initial-cluster',
+      '--initial-cluster-state',
+      '--initial-cluster-token',
+      '--snapshot-count',
+      '--heartbeat-interval',
+      '--election-timeout',
+      '--quota-backend-bytes',
+      '--max-request-bytes',
+      '--max-txn-ops',
+      '--listen-metrics-urls',
+      '--auto-compaction-mode',
+      '--auto-compaction-retention',
+      '--log-level',
+    ]) {
+      assert.ok(r.stdout.includes(f), `--help does not mention ${f}`);
+    }
+  });
+
+  test('a bad flag or value prints one line and exits non-zero', async () => {
+    for (const args of [
+      ['--no-such-flag'],
+      ['--snapshot-count', 'lots'],
+      ['--auto-compaction-mode', 'weekly'],
+    ]) {
+      const r = await run(process.execPath, [join(BIN, 'store'), ...args]);
+      assert.notEqual(r.code, 0, `${args.join(' ')} was accepted`);
+      assert.equal(r.stderr.trim().split('\n').length, 1, `more than one line: ${r.stderr}`);
+      assert.match(r.stderr, /^error: /);
+    }
+  });
+
+  describe('a running store', () => {
+    let s: StoreProcess;
+    let client: Etcd3;
+    before(async () => {
+      s = await startStore({ extraArgs: ['--max-request-bytes', '10000', '--max-txn-ops', '4'] });
+      client = new Etcd3({ hosts: s.endpoint });
+    });
+    after(async () => {
+      client?.close();
+      await s?.destroy();
+    });
+
+    test('a second process on the same data dir is refused', async () => {
+      const second = await startStore({ dataDir: s.dataDir, noWait: true });
+      const code = await second.proc.exited;
+      assert.notEqual(code, 0);
+      assert.match(second.proc.output(), /lock|in use|locked/i);
+      // The first keeps serving.
+      await client.put('still').value('here');
+    });
+
+    test('/health in etcd shape and /metrics in Prometheus text', async () => {
+      const h = await fetch(`${s.metricsURL}/health`);
+      assert.equal(h.status, 200);
+      assert.deepEqual(await h.json(), { health: 'true' });
+      await client.put('m').value('1');
+      const m = await (await fetch(`${s.metricsURL}/metrics`)).text();
+      for (const name of [
+        'grpc_server_handled_total',
+        'grpc_server_handling_seconds_bucket',
+        'etcd_server_has_leader 1',
+        'etcd_server_proposals_committed_total',
+        'etcd_server_proposals_applied_total',
+        'etcd_disk_wal_fsync_duration_seconds_bucket',
+        'etcd_mvcc_db_total_size_in_bytes',
+        'etcd_debugging_mvcc_watcher_total',
+        'etcd_server_leases',
+      ]) {
+        assert.ok(m.includes(name), `/metrics lacks ${name}`);
+      }
+      assert.match(m, /grpc_server_handled_total\{[^}]*grpc_method="Put"[^}]*grpc_code="OK"[^}]*\} [1-9]/);
+    });
+
+    test('--max-request-bytes and --max-txn-ops give etcd errors', async () => {
+      const raw = rawClient(s.endpoint);
+      try {
+        await assert.rejects(
+          raw.kv.Put({ key: Buffer.from('big'), value: Buffer.alloc(20_000) }),
+          (err: any) => {
+            assert.equal(err.code, 3);
+            assert.equal(err.details, 'etcdserver: request is too large');
+            return true;
+          },
+        );
+        const ops = [1, 2, 3, 4, 5].map((i) => ({
+          requestPut: { key: Buffer.from(`t${i}`), value: Buffer.from('x') },
+        }));
+        await assert.rejects(raw.kv.Txn({ compare: [], success: ops, failure: [] }), (err: any) => {
+          assert.equal(err.details, 'etcdserver: too many operations in txn request');
+          return true;
+        });
+      } finally {
+        raw.close();
+      }
+    });
+
+    test('SIGTERM stops cleanly and a restart serves the same data', async () => {
+      await client.put('durable').value('yes');
+      const code = await s.stop();
+      assert.equal(code, 0, s.proc.output().slice(-2000));
+      await s.restart();
+      client.close();
+      client = new Etcd3({ hosts: s.endpoint });
+      assert.equal(await client.get('durable').string(), 'yes');
+      assert.equal(await client.get('still').string(), 'here');
+    });
+  });
+});
