@@ -682,15 +682,12 @@ export class RestHandler {
       if (mode !== 'Ignore') for (const f of sr.unknownFields) warnings.push(`unknown field "${f}"`);
       pruneFields(raw, sr.unknownFields);
     }
-    if (sr.fieldErrors.length) {
-      const name = String((raw.metadata as Obj).name ?? '');
-      throw new StatusError(invalid(kind, info.group, name, sr.fieldErrors));
-    }
+    // Required fields and enums are checked on the final object (after merge and defaults) in validateOrThrow.
     return raw as KubeObject;
   }
 
   private validateOrThrow(t: Target, o: KubeObject): void {
-    const errs: FieldError[] = [];
+    const errs: FieldError[] = checkSchema(definitionFor(t.info.group, t.info.kind)!, o).fieldErrors;
     validateObjectMeta(t.info.kind, o.metadata as Obj, t.info.namespaced, errs);
     validateSemantics(t.info.kind, o as Obj, errs);
     if (errs.length)
