@@ -157,6 +157,21 @@ export class StateMachine {
     }
   }
 
+  /** True if both branches of the txn (nested txns included) hold only ranges: a read, not a write. */
+  isReadOnlyTxn(t: TxnRequest): boolean {
+    return txnReadOnly(t);
+  }
+
+  /** Serves a read-only txn locally (after ReadIndex, like range). Throws EtcdError. */
+  txnReadOnly(t: TxnRequest): TxnResponse {
+    if (!txnReadOnly(t)) throw new Error('apply: txnReadOnly called with a txn that writes');
+    try {
+      return this.applyTxn(t);
+    } catch (err) {
+      throw toEtcdError(err);
+    }
+  }
+
   /**
    * True if the request fits in the quota (etcd's quota check before proposing). When it does not, the
    * server should propose an Alarm ACTIVATE NOSPACE for its member and answer Errors.noSpace().

@@ -155,7 +155,17 @@ export class MvccStore {
       if (recs.length === 0) emptied.push(k);
     });
     for (const k of emptied) this.index.delete(k);
-    while (this.logStart < this.log.length && this.log[this.logStart]!.rev <= rev) this.logStart++;
+    // Watchers may still start at the compact revision itself (etcd allows it, and clients retry at the
+    // compact_revision they were given). What survives of that revision is what a restored member would
+    // rebuild from the kept versions: its puts, without prev_kv (the versions before it are gone).
+    while (this.logStart < this.log.length && this.log[this.logStart]!.rev < rev) this.logStart++;
+    const atRev = this.log[this.logStart];
+    if (atRev && atRev.rev === rev) {
+      const kept = (e: Event) => this.index.get(keyString(e.kv.key))?.recs[0]?.kv === e.kv;
+      const events = atRev.events.filter(kept).map((e) => ({ type: e.type, kv: e.kv, prevKv: null }));
+      if (events.length > 0) this.log[this.logStart] = { rev, events };
+      else this.logStart++;
+    }
     if (this.logStart > 1024 && this.logStart * 2 > this.log.length) {
       this.log = this.log.slice(this.logStart);
       this.logStart = 0;
@@ -165,10 +175,10 @@ export class MvccStore {
 
   /**
    * Events of revisions in [fromRev, toRev], whole revisions only, stopping once `maxEvents` is reached
-   * (at least one revision is returned if any exists). Throws ErrCompacted if fromRev <= compactRev.
+   * (at least one revision is returned if any exists). Throws ErrCompacted if fromRev < compactRev.
    */
   eventsSince(fromRev: number, toRev: number, maxEvents: number): RevisionEvents[] {
-    if (fromRev <= this.compactRev) throw ErrCompacted();
+    if (fromRev < this.compactRev) throw ErrCompacted();
     const out: RevisionEvents[] = [];
     let i = this.logIndexOf(fromRev);
     let n = 0;
@@ -251,11 +261,17 @@ export class MvccStore {
       for (let j = 0; j < n; j++) {
         const rec = readRec(r, key);
         if (rec.kv.modRevision > currentRev) throw new Error('mvcc: snapshot: record above current revision');
-        if (j > 0 && rec.kv.modRevision <= recs[j - 1]!.kv.modRevision)
+        const before = recs[j - 1];
+        if (
+          before &&
+          (rec.kv.modRevision < before.kv.modRevision ||
+            (rec.kv.modRevision === before.kv.modRevision && rec.sub <= before.sub))
+        ) {
           throw new Error('mvcc: snapshot: records out of order');
+        }
         recs.push(rec);
         bytes += recSize(rec.kv);
-        if (rec.kv.modRevision > compactRev) {
+        if (rec.kv.modRevision >= compactRev && (rec.kv.modRevision > compactRev || isLive(rec.kv))) {
           const prev = j > 0 && isLive(recs[j - 1]!.kv) ? recs[j - 1]!.kv : null;
           const ev: Event = {
             type: isLive(rec.kv) ? EventType.PUT : EventType.DELETE,
@@ -297,14 +313,9 @@ export class MvccStore {
       h = { key, recs: [] };
       this.index.set(ks, h);
     }
-    const last = h.recs[h.recs.length - 1];
-    if (last && last.kv.modRevision === rec.kv.modRevision) {
-      // Changed twice in one revision (the applier forbids it for client txns): the later op wins.
-      this.bytes -= recSize(last.kv);
-      h.recs[h.recs.length - 1] = rec;
-    } else {
-      h.recs.push(rec);
-    }
+    // A key may change twice in one revision (etcd lets a txn delete from a key onwards and put a key in
+    // that range): both versions are kept, ordered by sub revision, and reads see the later one.
+    h.recs.push(rec);
     this.bytes += recSize(rec.kv);
   }
   /** @internal */ _scan(key: Buffer, end: RangeEnd, visit: (h: KeyHistory) => void): void {

@@ -115,7 +115,7 @@ test('filters and prev_kv', () => {
   assert.equal(c.out.filter((r) => r.watchId === noPut).flatMap((r) => r.events)[0]!.prevKv, undefined);
 });
 
-test('a start revision at or below the compaction is canceled with compact_revision', () => {
+test('a start revision below the compaction is canceled with compact_revision; at it is served', () => {
   const { kv, ws, drain, put } = setup();
   for (let i = 0; i < 5; i++) put('a');
   kv.compact(4);
@@ -123,11 +123,16 @@ test('a start revision at or below the compaction is canceled with compact_revis
   const s = ws.newWatchStream(c);
   const id = s.watch({ key: b('a'), startRevision: 3 }) as number;
   const ok = s.watch({ key: b('a'), startRevision: 5 }) as number;
+  const atCompact = s.watch({ key: b('a'), startRevision: 4, prevKv: true }) as number;
   drain();
+  assert.deepEqual(revs(c.out, atCompact), [4, 5, 6]);
+  // The version before the compact revision is gone: no prev_kv for the event at it.
+  const first = c.out.find((r) => r.watchId === atCompact && r.events.length)!.events;
+  assert.deepEqual([first[0]!.prevKv, first[1]!.prevKv!.modRevision], [undefined, 4]);
   const cancel = c.out.find((r) => r.watchId === id && r.canceled)!;
   assert.equal(cancel.compactRevision, 4);
   assert.deepEqual(revs(c.out, ok), [5, 6]);
-  assert.equal(s.size, 1);
+  assert.equal(s.size, 2);
 });
 
 test('errors: duplicate id, empty range; ids are picked from 0 upwards', () => {
@@ -243,4 +248,20 @@ test('a consumer that pauses from inside onResponse gets nothing more until it r
     drain();
   }
   assert.deepEqual(revs(out, 0), [2, 3, 4]);
+});
+
+test('a consumer that throws loses its stream, not the writer', () => {
+  const { kv, ws, put } = setup();
+  const s = ws.newWatchStream({
+    onResponse: (r) => {
+      if (r.events.length) throw new Error('boom');
+    },
+  });
+  s.watch({ key: b('a') });
+  put('a');
+  put('a');
+  assert.equal(kv.rev(), 3);
+  assert.equal(String(s.failure), 'Error: boom');
+  assert.equal(s.size, 0);
+  assert.deepEqual(ws.watcherCount(), { synced: 0, unsynced: 0 });
 });

@@ -33,7 +33,7 @@ export interface WatchResponse {
 }
 
 export interface WatchStreamOptions {
-  /** Receives every response of the stream, in order. Must not throw. */
+  /** Receives every response of the stream, in order. If it throws, the stream is closed (see `failure`). */
   onResponse: (resp: WatchResponse) => void;
   /** Events held for a paused stream before its watchers fall back to catching up from history. */
   maxPendingEvents?: number;
@@ -137,7 +137,8 @@ export class WatchableStore {
       const s = w.stream;
       if (s.paused || s._queued() > 0) continue;
       served++;
-      if (w.minRev <= compactRev) {
+      // etcd cancels only below the compact revision: a watch may start at it.
+      if (w.minRev < compactRev) {
         this.remove(w);
         s._dropWatcher(w.id);
         s._deliver(
@@ -277,6 +278,8 @@ export class WatchStream {
   private closed = false;
   private progressPending = false;
   private isPaused = false;
+  /** What the consumer threw, if it did (the stream is then closed). */
+  failure: unknown;
   private readonly onResponse: (resp: WatchResponse) => void;
   private readonly maxPendingEvents: number;
   private readonly maxPendingBytes: number;
@@ -474,7 +477,17 @@ export class WatchStream {
       this.queuedBytes += eventBytes(resp.events);
       return;
     }
-    this.onResponse(resp);
+    this.send(resp);
+  }
+
+  /** A consumer that throws loses its stream, never the apply loop that is delivering to it. */
+  private send(resp: WatchResponse): void {
+    try {
+      this.onResponse(resp);
+    } catch (err) {
+      this.failure = err;
+      this.close();
+    }
   }
 
   private flush(): void {
@@ -482,7 +495,7 @@ export class WatchStream {
       const r = this.queue.shift()!;
       this.queuedEvents -= r.events.length;
       this.queuedBytes -= eventBytes(r.events);
-      this.onResponse(r);
+      this.send(r);
     }
   }
 }
