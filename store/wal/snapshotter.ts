@@ -1,7 +1,7 @@
 // Snap files: one Raft snapshot each (metadata + the state machine's bytes + a CRC32C), written to a temp
 // file, fsync'ed and renamed into place; loaded newest first, falling back past damaged ones.
 import { mkdir, open, readdir, rename, unlink, type FileHandle } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import type { Snapshot, SnapshotMetadata } from '../raft/index.js';
 import { crc32c } from './crc32c.js';
 import { ByteReader, DecodeError, encodeSnapshotMetadata, readSnapshotMetadata } from './encoding.js';
@@ -42,6 +42,7 @@ function parseSnapName(name: string): { term: number; index: number } | null {
 
 export class Snapshotter {
   private readonly logger: WALLogger | undefined;
+  private dirReady = false;
 
   constructor(
     readonly dir: string,
@@ -63,7 +64,11 @@ export class Snapshotter {
     metadata: SnapshotMetadata,
     source: Iterable<Uint8Array> | AsyncIterable<Uint8Array>,
   ): Promise<string> {
-    await mkdir(this.dir, { recursive: true });
+    if (!this.dirReady) {
+      await mkdir(this.dir, { recursive: true });
+      await fsyncDir(dirname(this.dir)); // so the directory itself survives a crash
+      this.dirReady = true;
+    }
     const meta = encodeSnapshotMetadata(metadata);
     const header = Buffer.alloc(HEADER_BYTES);
     MAGIC.copy(header, 0);

@@ -169,7 +169,11 @@ test('group commit: saves made while a sync runs go into the next one; syncs res
   for (let i = 0; i < 20; i++) {
     w.save({ term: 1, vote: '', commit: i }, makeEntries(i * 10 + 1, 10, 1));
     const k = i;
-    syncs.push(w.sync().then(() => order.push(k)));
+    syncs.push(
+      w.sync().then(() => {
+        order.push(k);
+      }),
+    );
   }
   await Promise.all(syncs);
   assert.deepEqual(

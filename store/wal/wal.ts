@@ -206,7 +206,9 @@ export class WAL {
       if (!isErrno(err, 'ENOENT')) throw err;
     }
     await rename(tmpDir, dir);
+    // The parents too: `member/` may have been created just now by mkdir above.
     await fsyncDir(dirname(dir));
+    await fsyncDir(dirname(dirname(dir)));
 
     const wal = new WAL(dir, [first], { index: 0, term: 0 }, opts, 'appending');
     wal.metadata = metadata;
@@ -229,7 +231,7 @@ export class WAL {
     const logger = opts.logger ?? stderrLogger;
     const all = await listSegments(dir, logger, true);
     if (all.length === 0) throw new WALError('WAL_NOT_FOUND', `wal: no segments in ${dir}`);
-    const run = continuousTail(all);
+    const run = continuousTail(dir, all);
     let start = -1;
     for (let i = 0; i < run.length; i++) if (run[i]!.index <= from.index) start = i;
     if (start < 0) {
@@ -255,7 +257,7 @@ export class WAL {
     opts: { logger?: WALLogger } = {},
   ): Promise<SnapshotMetadata[]> {
     const logger = opts.logger ?? stderrLogger;
-    const run = continuousTail(await listSegments(dir, logger, false));
+    const run = continuousTail(dir, await listSegments(dir, logger, false));
     if (run.length === 0) throw new WALError('WAL_NOT_FOUND', `wal: no segments in ${dir}`);
     const markers: SnapshotMetadata[] = [];
     let hardState: HardState = EMPTY_HARD_STATE;
@@ -685,13 +687,17 @@ async function listSegments(dir: string, logger: WALLogger, removeTemp: boolean)
 }
 
 /** The newest run of segments with consecutive sequence numbers (older ones before a gap were purged). */
-function continuousTail(segs: Segment[]): Segment[] {
+function continuousTail(dir: string, segs: Segment[]): Segment[] {
   let i = segs.length - 1;
   while (i > 0 && segs[i - 1]!.seq === segs[i]!.seq - 1) i--;
   const run = segs.slice(Math.max(i, 0));
   for (let k = 1; k < run.length; k++) {
     if (run[k]!.index < run[k - 1]!.index) {
-      throw new WALCorruptError(run[k]!.name, 0, `segment index goes backwards after ${run[k - 1]!.name}`);
+      throw new WALCorruptError(
+        join(dir, run[k]!.name),
+        0,
+        `segment index goes backwards after ${run[k - 1]!.name}`,
+      );
     }
   }
   return run;
