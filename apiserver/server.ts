@@ -42,6 +42,8 @@ export interface ApiServerOptions {
   minRequestTimeoutSeconds: number;
 }
 
+const EMPTY_V2_PROTOBUF = Buffer.from([0x0a, 0x03, 0x32, 0x2e, 0x30]);
+
 export const DEFAULT_NAMESPACES = ['default', 'kube-system', 'kube-public', 'kube-node-lease'];
 
 function notFoundPath(): Status {
@@ -166,10 +168,15 @@ export class ApiServer {
       if (path === '/openapi/v2') {
         const accept = req.headers.accept ?? '';
         if (accept && !/application\/json|\*\/\*/.test(accept)) {
-          return sendStatus(
-            res,
-            failure(406, 'NotAcceptable', 'only application/json is served for /openapi/v2 (no protobuf)'),
-          );
+          // kubectl 1.32 asks for protobuf only and treats 406 or 404 as a validation error. It validates
+          // against OpenAPI v3 (JSON) and the server's fieldValidation instead, so the protobuf form we
+          // serve is an empty gnostic Document (field 1, swagger = "2.0"): "no v2 schemas to check".
+          res.writeHead(200, {
+            'Content-Type': 'application/com.github.proto-openapi.spec.v2.v1.0+protobuf',
+            'Content-Length': String(EMPTY_V2_PROTOBUF.length),
+          });
+          res.end(EMPTY_V2_PROTOBUF);
+          return;
         }
         return sendJSON(res, 200, openAPIV2());
       }
