@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { cpSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { tempDir } from '../../test/support/index.js';
+import { tempDir, waitFor } from '../../test/support/index.js';
 import type { Entry, HardState } from '../raft/index.js';
 import { makeEntries, RecordingLogger, rng } from './testing.js';
 import { parseSegmentName, silentLogger, WAL, WALError, walDir, type WALOptions } from './index.js';
@@ -350,4 +350,43 @@ test('contract errors: gaps, appends before readAll, use after close', async (t)
   await assert.rejects(w2.readAll(), code('WAL_BAD_STATE'));
   await w2.close();
   await assert.rejects(WAL.open(join(tmp.path, 'nope'), undefined, quiet), code('WAL_NOT_FOUND'));
+});
+
+test('after a failed write the WAL fails for good: pending and later syncs reject with WAL_FAILED', async (t) => {
+  const tmp = tempDir('wal-');
+  t.after(tmp.remove);
+  const dir = walDir(tmp.path);
+  const log = new RecordingLogger();
+  const w = await WAL.create(dir, META, { logger: log });
+  w.save(null, makeEntries(1, 3, 1));
+  await w.sync();
+  // Pull the file out from under it, as a failing disk would: the next write gets EBADF.
+  await (w as unknown as { fh: { close(): Promise<void> } }).fh.close();
+  w.save(null, makeEntries(4, 1, 1));
+  await assert.rejects(w.sync(), code('WAL_FAILED'));
+  assert.throws(() => w.save(null, makeEntries(5, 1, 1)), code('WAL_FAILED'));
+  await assert.rejects(w.sync(), code('WAL_FAILED'));
+  assert.match(log.warnings().join('\n'), /failed; refusing further writes/);
+  await w.close().catch(() => {});
+  // What was acknowledged before the failure is still there.
+  const { w: w2, r } = await reopen(dir);
+  assert.equal(r.entries.length, 3);
+  await w2.close();
+});
+
+test('a large unsynced backlog is written out in the background; sync still covers all of it', async (t) => {
+  const tmp = tempDir('wal-');
+  t.after(tmp.remove);
+  const dir = walDir(tmp.path);
+  const w = await WAL.create(dir, META, { ...quiet, maxBufferedBytes: 64 * 1024 });
+  for (let i = 0; i < 100; i++) w.save(null, makeEntries(i * 10 + 1, 10, 1, 200));
+  await waitFor(
+    'background writes to reach the file',
+    () => statSync(join(dir, w.segmentNames()[0]!)).size > 100_000,
+  );
+  await w.sync();
+  await w.close();
+  const { w: w2, r } = await reopen(dir);
+  assert.equal(r.entries.length, 1000);
+  await w2.close();
 });
