@@ -78,10 +78,13 @@ async function watchFanout(conns: RawEtcdClient[], watchers: number, ms: number)
   const end = Date.now() + ms;
   const t0 = process.hrtime.bigint();
   const w = conns[0]!;
+  // One sequential writer: the next put's revision is the last one + 1. Record the start time under it
+  // before sending, since a store may deliver the event before the put's own response arrives.
+  let rev = Number((await w.kv.Range({ key })).header.revision);
   while (Date.now() < end) {
-    const before = process.hrtime.bigint();
+    sent.set(rev + 1, process.hrtime.bigint());
     const resp = await w.kv.Put({ key, value: B('x'.repeat(64)) });
-    sent.set(Number(resp.header.revision), before);
+    rev = Number(resp.header.revision);
   }
   await new Promise((r) => setTimeout(r, 500));
   const secs = Number(process.hrtime.bigint() - t0) / 1e9;

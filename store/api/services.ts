@@ -80,12 +80,19 @@ export class EtcdGrpcServer {
   private unary(
     service: string,
     method: string,
-    fn: (req: any, signal: AbortSignal) => Promise<Msg>,
+    fn: (req: any, signal: () => AbortSignal) => Promise<Msg>,
   ): UnaryHandler {
     return (call, cb) => {
       const t0 = process.hrtime.bigint();
-      const ac = new AbortController();
-      call.on('cancelled', () => ac.abort());
+      // Only the calls that may wait (Lock, Campaign) need to learn that the client went away.
+      let ac: AbortController | undefined;
+      const signal = () => {
+        if (!ac) {
+          ac = new AbortController();
+          call.on('cancelled', () => ac!.abort());
+        }
+        return ac.signal;
+      };
       let req: any;
       try {
         req = fromWire(call.request);
@@ -93,7 +100,7 @@ export class EtcdGrpcServer {
         cb({ code: grpc.status.INVALID_ARGUMENT, details: (err as Error).message });
         return;
       }
-      fn(req, ac.signal).then(
+      fn(req, signal).then(
         (resp) => {
           this.observe(service, method, 'unary', grpc.status.OK, t0);
           cb(null, toWire(resp));
@@ -353,7 +360,7 @@ export class EtcdGrpcServer {
     const c = this.concurrency;
     return {
       Lock: this.unary('Lock', 'Lock', async (r, signal) => {
-        const key = await c.lock(r.name, r.lease, signal);
+        const key = await c.lock(r.name, r.lease, signal());
         return { header: this.backend.header(), key };
       }),
       Unlock: this.unary('Lock', 'Unlock', async (r) => {
@@ -368,7 +375,7 @@ export class EtcdGrpcServer {
     const b = this.backend;
     return {
       Campaign: this.unary('Election', 'Campaign', async (r, signal) => {
-        const leader = await c.campaign(r.name, r.lease, r.value, signal);
+        const leader = await c.campaign(r.name, r.lease, r.value, signal());
         return { header: b.header(), leader };
       }),
       Proclaim: this.unary('Election', 'Proclaim', async (r) => {

@@ -40,7 +40,7 @@ export class MetricsServer {
         return;
       }
       if (path === '/metrics') {
-        const body = await this.metrics.registry.metrics();
+        const body = await this.metrics.text();
         res.writeHead(200, { 'content-type': this.metrics.registry.contentType });
         res.end(body);
         return;

@@ -103,6 +103,11 @@ export class Metrics {
     help: 'Total number of watch streams.',
     registers: [this.registry],
   });
+  readonly slowWatchers = new client.Gauge({
+    name: 'etcd_debugging_mvcc_slow_watcher_total',
+    help: 'Total number of unsynced slow watchers.',
+    registers: [this.registry],
+  });
   readonly leases = new client.Gauge({
     name: 'etcd_server_leases',
     help: 'The number of leases currently granted.',
@@ -114,7 +119,19 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  private sources: (() => void)[] = [];
+
   constructor() {
     client.collectDefaultMetrics({ register: this.registry });
+  }
+
+  /** Registers a function that refreshes gauges right before each scrape. */
+  onScrape(fn: () => void): void {
+    this.sources.push(fn);
+  }
+
+  async text(): Promise<string> {
+    for (const fn of this.sources) fn();
+    return this.registry.metrics();
   }
 }

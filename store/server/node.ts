@@ -53,6 +53,7 @@ const MAX_PENDING_READS = 100_000;
 const MAX_GAP_BETWEEN_APPLY_AND_COMMIT = 5000;
 /** Lease expiry is checked this often on the leader. */
 const LEASE_CHECK_MS = 500;
+const PROGRESS_NOTIFY_MS = 10 * 60_000;
 /** Snapshot files kept (etcd keeps 5 by default). */
 const MAX_SNAP_FILES = 5;
 const MAX_ENTRY_BYTES_PER_MSG = 1024 * 1024;
@@ -104,6 +105,7 @@ export class StoreNode implements EtcdBackend {
   private fatal: Error | undefined;
   private tickTimer: NodeJS.Timeout | undefined;
   private leaseTimer: NodeJS.Timeout | undefined;
+  private progressTimer: NodeJS.Timeout | undefined;
   private leaderWaiters: { resolve(): void; reject(e: unknown): void; timer: NodeJS.Timeout }[] = [];
   private watchStreams = 0;
   private readonly loopIdle: Promise<void>[] = [];
@@ -140,6 +142,17 @@ export class StoreNode implements EtcdBackend {
     this.transport = new NoPeersTransport(this.nodeId);
     this.ids = new IdGenerator(this.memberId);
     this.leaseIds = new LeaseIdGenerator(this.memberId);
+    metrics.onScrape(() => {
+      const w = this.sm.watchable.watcherCount();
+      metrics.watchers.set(w.synced + w.unsynced);
+      metrics.slowWatchers.set(w.unsynced);
+      metrics.leases.set(this.sm.lessor.list().length);
+      metrics.dbSize.set(this.sm.dbSize());
+      metrics.currentRevision.set(this.sm.kv.rev());
+      metrics.compactRevision.set(this.sm.kv.compactRevision());
+      metrics.appliedIndex.set(this.appliedIndex);
+      metrics.committedIndex.set(this.committedIndex);
+    });
     this.sm.clusterId = this.membership.clusterId;
     this.sm.memberId = this.memberId;
     this.compactor = new AutoCompactor(cfg, log.child('compactor'), {
@@ -332,6 +345,8 @@ export class StoreNode implements EtcdBackend {
       this.kick();
     }, this.cfg.heartbeatIntervalMs);
     this.leaseTimer = setInterval(() => this.checkLeases(), LEASE_CHECK_MS);
+    // Watchers that asked for progress_notify get a bookmark when idle (etcd: every 10 minutes).
+    this.progressTimer = setInterval(() => this.sm.watchable.progressNotify(), PROGRESS_NOTIFY_MS);
     this.compactor.start();
     this.kick();
   }
@@ -935,6 +950,7 @@ export class StoreNode implements EtcdBackend {
     this.stopped = true;
     clearInterval(this.tickTimer);
     clearInterval(this.leaseTimer);
+    clearInterval(this.progressTimer);
     this.compactor.stop();
     await Promise.allSettled([...this.loopIdle]);
     for (const [, w] of this.waiters) {
