@@ -17,7 +17,7 @@ after(async () => {
 
 interface Sent {
   code: number;
-  body: Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+  body: Record<string, any>;
   headers: Headers;
 }
 
