@@ -978,8 +978,9 @@ export class Raft {
   applyConfChange(cc: ConfChange): ConfState {
     const res = applyToConfState(this.trk.confState(), cc);
     if (res.error) {
+      // Re-applying a change already in effect (a restart replays the log) is routine.
       this.logger(
-        'info',
+        res.error.includes('already') ? 'debug' : 'info',
         `${this.id} ignored conf change ${JSON.stringify({ type: cc.type, nodeId: cc.nodeId })}: ${res.error}`,
       );
       return this.trk.confState();
