@@ -2,6 +2,7 @@
 // per batch, serial and pipelined), fsync latency percentiles, replay speed and CRC throughput.
 // Run: `npm run build && node dist/store/wal/bench.js [--seconds 3] [--dir /path/on/the/disk/to/test]`.
 import { mkdtempSync, rmSync } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -101,6 +102,23 @@ export async function run(args: string[]): Promise<void> {
       ];
       console.log(`| ${row.join(' | ')} |`);
     }
+
+    // The floor: the same disk with no WAL at all, one 300-byte write + fdatasync per round.
+    const fh = await open(join(root, 'raw'), 'w');
+    const raw = Buffer.alloc(300, 1);
+    let pos = 0;
+    let n = 0;
+    const r0 = performance.now();
+    while (performance.now() - r0 < seconds * 1000) {
+      await fh.write(raw, 0, raw.length, pos);
+      pos += raw.length;
+      await fh.datasync();
+      n++;
+    }
+    await fh.close();
+    console.log(
+      `raw floor (no WAL): ${(n / ((performance.now() - r0) / 1000)).toFixed(0)} write+fdatasync/s`,
+    );
 
     // Replay: how fast a restarting member reads its log back.
     const big = join(root, 'batch-100-x-256B');

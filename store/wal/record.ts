@@ -99,7 +99,8 @@ export class FrameWriter {
   take(): Buffer | null {
     if (this.len === 0) return null;
     const out = this.buf.subarray(0, this.len);
-    this.buf = Buffer.allocUnsafe(Math.max(this.initialCapacity, Math.min(this.buf.length, 4 * 1024 * 1024)));
+    // Start small again: one huge batch should not make every later sync allocate a huge buffer.
+    this.buf = Buffer.allocUnsafe(this.initialCapacity);
     this.len = 0;
     return out;
   }
