@@ -101,7 +101,7 @@ test('many entries across segment rollovers replay intact and in order', async (
   const parsed = names.map((n) => parseSegmentName(n)!);
   parsed.forEach((p, i) => assert.equal(p.seq, i, 'sequence numbers are consecutive'));
   for (const n of names.slice(0, -1)) {
-    // Segments are cut at the first record boundary past the bound.
+    // Segments are cut after the save that grows them past the bound, never before.
     assert.ok(statSync(join(dir, n)).size >= 8 * 1024, `${n} was cut early`);
   }
 

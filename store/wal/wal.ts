@@ -282,7 +282,7 @@ export class WAL {
       throw new WALError('WAL_BAD_STATE', `wal: readAll() is only allowed once, after open()`);
     const from = this.from;
     let metadata: WALMetadata | null = null;
-    let hardState: HardState = EMPTY_HARD_STATE;
+    let hardState: HardState = { ...EMPTY_HARD_STATE };
     const entries: Entry[] = [];
     let snapshot: SnapshotMetadata | null = null;
     let matched = from.index === 0 && from.term === 0;
