@@ -1,0 +1,263 @@
+// Object lifecycle through bin/apiserver over plain HTTP: status/scale/binding subresources, generation,
+// patches, graceful pod deletion, finalizers and propagation policies, namespace termination.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { hasCommand } from '../support/index.js';
+import { startCluster, type Cluster } from '../../apiserver/testing.js';
+
+const skip = !hasCommand('etcd') && 'etcd is not installed';
+let c: Cluster;
+
+before(async () => {
+  if (skip) return;
+  c = await startCluster();
+});
+after(async () => {
+  if (c) await c.stop();
+});
+
+type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+
+async function call(
+  method: string,
+  path: string,
+  body?: unknown,
+  contentType = 'application/json',
+): Promise<{ code: number; body: Json }> {
+  const r = await fetch(c.url + path, {
+    method,
+    body: body === undefined ? undefined : JSON.stringify(body),
+    headers: body === undefined ? {} : { 'Content-Type': contentType },
+  });
+  return { code: r.status, body: (await r.json()) as Json };
+}
+
+const D = '/apis/apps/v1/namespaces/default/deployments';
+const deployment = (name: string, replicas: number): Json => ({
+  metadata: { name, labels: { app: name } },
+  spec: {
+    replicas,
+    selector: { matchLabels: { app: name } },
+    template: {
+      metadata: { labels: { app: name } },
+      spec: {
+        containers: [
+          { name: 'main', image: 'nginx:1.27' },
+          { name: 'side', image: 'envoy:1' },
+        ],
+      },
+    },
+  },
+});
+
+test('generation moves on spec changes only; status and scale are subresources', { skip }, async () => {
+  const made = await call('POST', D, deployment('api', 2));
+  assert.equal(made.code, 201);
+  assert.equal(made.body.metadata.generation, 1);
+  assert.deepEqual(made.body.status, {});
+  const lbl = await call(
+    'PATCH',
+    `${D}/api`,
+    { metadata: { labels: { x: 'y' } } },
+    'application/merge-patch+json',
+  );
+  assert.equal(lbl.body.metadata.generation, 1);
+  // Status written through the main resource is ignored...
+  const put = await call('PUT', `${D}/api`, {
+    ...lbl.body,
+    spec: { ...lbl.body.spec, replicas: 3 },
+    status: { replicas: 9 },
+  });
+  assert.equal(put.body.metadata.generation, 2);
+  assert.deepEqual(put.body.status, {});
+  // ...and through /status it is the only thing that changes.
+  const st = await call('PUT', `${D}/api/status`, {
+    ...put.body,
+    spec: { ...put.body.spec, replicas: 7 },
+    status: {
+      replicas: 3,
+      readyReplicas: 2,
+      updatedReplicas: 3,
+      availableReplicas: 2,
+      observedGeneration: 2,
+    },
+  });
+  assert.equal(st.code, 200, JSON.stringify(st.body));
+  assert.equal(st.body.status.readyReplicas, 2);
+  assert.equal(st.body.spec.replicas, 3);
+  assert.equal(st.body.metadata.generation, 2);
+  const scale = await call('GET', `${D}/api/scale`);
+  assert.deepEqual(scale.body.spec, { replicas: 3 });
+  assert.deepEqual(scale.body.status, { replicas: 3, selector: 'app=api' });
+  const scaled = await call(
+    'PATCH',
+    `${D}/api/scale`,
+    { spec: { replicas: 5 } },
+    'application/merge-patch+json',
+  );
+  assert.equal(scaled.body.spec.replicas, 5);
+  assert.equal((await call('GET', `${D}/api`)).body.metadata.generation, 3);
+  const bad = await call('PUT', `${D}/api/scale`, {
+    apiVersion: 'autoscaling/v1',
+    kind: 'Scale',
+    metadata: { name: 'api', namespace: 'default' },
+    spec: { replicas: -1 },
+  });
+  assert.equal(bad.code, 422);
+});
+
+test(
+  'strategic merge patch merges containers by name, honours $patch: delete and $setElementOrder; JSON patch',
+  { skip },
+  async () => {
+    const p = await call(
+      'PATCH',
+      `${D}/api`,
+      { spec: { template: { spec: { containers: [{ name: 'side', image: 'envoy:2' }] } } } },
+      'application/strategic-merge-patch+json',
+    );
+    assert.deepEqual(
+      p.body.spec.template.spec.containers.map((x: Json) => `${x.name}=${x.image}`),
+      ['main=nginx:1.27', 'side=envoy:2'],
+    );
+    const del = await call(
+      'PATCH',
+      `${D}/api`,
+      { spec: { template: { spec: { containers: [{ name: 'side', $patch: 'delete' }] } } } },
+      'application/strategic-merge-patch+json',
+    );
+    assert.deepEqual(
+      del.body.spec.template.spec.containers.map((x: Json) => x.name),
+      ['main'],
+    );
+    const add = await call(
+      'PATCH',
+      `${D}/api`,
+      {
+        spec: {
+          template: {
+            spec: {
+              '$setElementOrder/containers': [{ name: 'first' }, { name: 'main' }],
+              containers: [{ name: 'first', image: 'busybox:1' }],
+            },
+          },
+        },
+      },
+      'application/strategic-merge-patch+json',
+    );
+    assert.deepEqual(
+      add.body.spec.template.spec.containers.map((x: Json) => x.name),
+      ['first', 'main'],
+    );
+    const jp = await call(
+      'PATCH',
+      `${D}/api`,
+      [
+        { op: 'test', path: '/spec/replicas', value: 5 },
+        { op: 'replace', path: '/spec/replicas', value: 1 },
+      ],
+      'application/json-patch+json',
+    );
+    assert.equal(jp.body.spec.replicas, 1);
+    const failed = await call(
+      'PATCH',
+      `${D}/api`,
+      [{ op: 'test', path: '/spec/replicas', value: 99 }],
+      'application/json-patch+json',
+    );
+    assert.equal(failed.code, 422);
+  },
+);
+
+test(
+  'pods: binding sets the node; deleting a scheduled pod is graceful until the kubelet confirms',
+  { skip },
+  async () => {
+    const P = '/api/v1/namespaces/default/pods';
+    await call('POST', P, {
+      metadata: { name: 'p' },
+      spec: { containers: [{ name: 'c', image: 'busybox' }] },
+    });
+    const b = await call('POST', `${P}/p/binding`, {
+      apiVersion: 'v1',
+      kind: 'Binding',
+      metadata: { name: 'p' },
+      target: { kind: 'Node', name: 'node-1' },
+    });
+    assert.equal(b.code, 201, JSON.stringify(b.body));
+    const again = await call('POST', `${P}/p/binding`, {
+      metadata: { name: 'p' },
+      target: { name: 'node-2' },
+    });
+    assert.equal(again.code, 409);
+    const bound = await call('GET', `${P}/p`);
+    assert.equal(bound.body.spec.nodeName, 'node-1');
+    assert.ok(
+      bound.body.status.conditions.some((x: Json) => x.type === 'PodScheduled' && x.status === 'True'),
+    );
+    const onNode = await call('GET', '/api/v1/pods?fieldSelector=spec.nodeName%3Dnode-1');
+    assert.equal(onNode.body.items.length, 1);
+    const del = await call('DELETE', `${P}/p`);
+    assert.equal(del.code, 200);
+    assert.ok(del.body.metadata.deletionTimestamp);
+    assert.equal(del.body.metadata.deletionGracePeriodSeconds, 30);
+    assert.equal((await call('GET', `${P}/p`)).code, 200);
+    const gone = await call('DELETE', `${P}/p?gracePeriodSeconds=0`);
+    assert.equal(gone.code, 200);
+    assert.equal((await call('GET', `${P}/p`)).code, 404);
+  },
+);
+
+test('finalizers hold an object; foreground and orphan deletion add their finalizers', { skip }, async () => {
+  const C = '/api/v1/namespaces/default/configmaps';
+  await call('POST', C, { metadata: { name: 'held', finalizers: ['example.com/hold'] } });
+  const marked = await call('DELETE', `${C}/held`);
+  assert.ok(marked.body.metadata.deletionTimestamp);
+  assert.equal((await call('GET', `${C}/held`)).code, 200);
+  // Nothing but removing finalizers may change a deleting object's deletion fields.
+  const rm = await call(
+    'PATCH',
+    `${C}/held`,
+    [{ op: 'remove', path: '/metadata/finalizers' }],
+    'application/json-patch+json',
+  );
+  assert.equal(rm.code, 200);
+  assert.equal((await call('GET', `${C}/held`)).code, 404);
+  await call('POST', D, deployment('fg', 1));
+  await call('DELETE', `${D}/fg`, {
+    kind: 'DeleteOptions',
+    apiVersion: 'v1',
+    propagationPolicy: 'Foreground',
+  });
+  assert.deepEqual((await call('GET', `${D}/fg`)).body.metadata.finalizers, ['foregroundDeletion']);
+  await call('POST', D, deployment('or', 1));
+  await call('DELETE', `${D}/or?propagationPolicy=Orphan`);
+  assert.deepEqual((await call('GET', `${D}/or`)).body.metadata.finalizers, ['orphan']);
+  await call('POST', D, deployment('bg', 1));
+  const bg = await call('DELETE', `${D}/bg`);
+  assert.equal(bg.body.kind, 'Status');
+  assert.equal(bg.body.status, 'Success');
+  assert.equal((await call('GET', `${D}/bg`)).code, 404);
+});
+
+test('generateName, secrets stringData, services get a cluster IP and defaults', { skip }, async () => {
+  const g = await call('POST', '/api/v1/namespaces/default/configmaps', {
+    metadata: { generateName: 'gen-' },
+  });
+  assert.match(g.body.metadata.name, /^gen-[a-z0-9]{5}$/);
+  const s = await call('POST', '/api/v1/namespaces/default/secrets', {
+    metadata: { name: 's' },
+    stringData: { pw: 'hunter2' },
+  });
+  assert.equal(s.body.data.pw, Buffer.from('hunter2').toString('base64'));
+  assert.equal(s.body.stringData, undefined);
+  assert.equal(s.body.type, 'Opaque');
+  const svc = await call('POST', '/api/v1/namespaces/default/services', {
+    metadata: { name: 'web' },
+    spec: { selector: { app: 'web' }, ports: [{ port: 80 }] },
+  });
+  assert.equal(svc.code, 201, JSON.stringify(svc.body));
+  assert.match(svc.body.spec.clusterIP, /^10\.(9[6-9]|10\d|11[01])\.\d+\.\d+$/);
+  assert.deepEqual(svc.body.spec.ports, [{ port: 80, protocol: 'TCP', targetPort: 80 }]);
+  assert.equal(svc.body.spec.type, 'ClusterIP');
+});
