@@ -208,11 +208,11 @@ export class Raft {
     self.becomeReplicate();
     self.recentActive = true;
     // Entries after the last applied one may hold a conf change this leader cannot see yet; refusing new changes
-    // until everything up to here is applied also forces the no-op below to commit first, which is the fix
+    // until everything up to and including this no-op is applied forces the no-op to commit first: the fix
     // for the single-server membership bug (a new leader commits an entry of its own term before a change).
-    this.pendingConfIndex = this.log.lastIndex();
     const ok = this.appendEntry([{ term: 0, index: 0, type: EntryType.Normal, data: new Uint8Array(0) }]);
     assert(ok, 'empty entry was dropped');
+    this.pendingConfIndex = this.log.lastIndex();
     this.logger('info', `${this.id} became leader at term ${this.term}`);
   }
 

@@ -40,6 +40,12 @@ export class MemoryStorage implements Storage {
   private snap: Snapshot = emptySnapshot();
   private ents: Entry[] = [{ term: 0, index: 0, type: EntryType.Normal, data: new Uint8Array(0) }];
 
+  /** confState: a membership for the empty log (tests build clusters this way instead of bootstrapping). */
+  constructor(confState?: ConfState) {
+    if (confState)
+      this.snap.metadata.confState = { voters: [...confState.voters], learners: [...confState.learners] };
+  }
+
   initialState(): InitialState {
     const cs = this.snap.metadata.confState;
     return {
