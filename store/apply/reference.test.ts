@@ -4,10 +4,10 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Etcd3 } from 'etcd3';
 import { hasCommand, startRealEtcd } from '../../test/support/index.js';
-import { StateMachine, decodeRequest, encodeRequest, type RaftRequest, type RangeRequest } from './index.js';
+import { StateMachine, type RaftRequest, type RangeRequest } from './index.js';
+import { askEtcd, askOurs, type Step } from './reference-harness.js';
 
 const b = (s: string) => Buffer.from(s);
-type Step = { name: string } & (RaftRequest | { range: RangeRequest });
 
 const LEASE = 0x7e57n;
 const LEASE2 = 0x7e58n;
@@ -212,54 +212,6 @@ function script(): Step[] {
   return s;
 }
 
-// --- canonical forms: both sides reduced to plain strings, proto defaults dropped ---
-
-function canon(v: unknown, key = ''): unknown {
-  if (v === null || v === undefined) return undefined;
-  if (Buffer.isBuffer(v)) return v.length === 0 ? undefined : v.toString('latin1');
-  if (typeof v === 'bigint' || typeof v === 'number') return v === 0 || v === 0n ? undefined : String(v);
-  if (typeof v === 'string') {
-    if (key === 'response' || key === 'request') return undefined; // oneof discriminators of the etcd3 client
-    return v === '0' || v === '' ? undefined : v;
-  }
-  if (typeof v === 'boolean') return v ? true : undefined;
-  if (Array.isArray(v)) {
-    const out = v.map((x) => canon(x));
-    return out.length === 0 ? undefined : out;
-  }
-  const out: Record<string, unknown> = {};
-  for (const [k, x] of Object.entries(v as Record<string, unknown>)) {
-    const ck = snake(k);
-    if (ck === 'cluster_id' || ck === 'member_id' || ck === 'raft_term') continue;
-    const c = canon(x, ck);
-    if (c !== undefined) out[ck] = c;
-  }
-  return Object.keys(out).length === 0 ? undefined : out;
-}
-
-function snake(k: string): string {
-  return /^[A-Z]+$/.test(k) ? k : k.replace(/[A-Z]/g, (c) => '_' + c.toLowerCase());
-}
-
-/** Our request shape to the etcd3 client's (snake_case, int64 as strings). */
-function toClient(v: unknown): unknown {
-  if (Buffer.isBuffer(v)) return v;
-  if (typeof v === 'bigint') return v.toString();
-  if (Array.isArray(v)) return v.map(toClient);
-  if (v && typeof v === 'object') {
-    const out: Record<string, unknown> = {};
-    for (const [k, x] of Object.entries(v)) out[snake(k)] = toClient(x);
-    return out;
-  }
-  return v;
-}
-
-function errText(err: any): string {
-  const m = /etcdserver: [^\n]*/.exec(String(err?.details ?? err?.message ?? err));
-  // The etcd3 client appends its own words to the lease error.
-  return m ? m[0].replace(/ is expired or revoked$/, '') : String(err);
-}
-
 test(
   'the StateMachine answers a scripted sequence exactly as etcd 3.4 does',
   { skip: !hasCommand('etcd') },
@@ -269,46 +221,10 @@ test(
     try {
       const sm = new StateMachine();
       let index = 0;
-      const ours = (step: Step): unknown => {
-        if ('range' in step) {
-          try {
-            return { ok: canon(sm.range(step.range)) };
-          } catch (err) {
-            return { error: errText(err) };
-          }
-        }
-        const req = Object.fromEntries(Object.entries(step).filter(([k]) => k !== 'name')) as RaftRequest;
-        const err = sm.validate(req);
-        if (err) return { error: err.message };
-        // Through the Raft entry encoding, as the server will do.
-        const res = sm.apply(++index, decodeRequest(encodeRequest(req)));
-        if (res.kind === 'error') return { error: res.error.message };
-        assert.equal(res.kind, 'response');
-        return { ok: canon(res.response) };
-      };
-      const theirs = async (step: Step): Promise<unknown> => {
-        try {
-          let resp: unknown;
-          if ('range' in step) resp = await client.kv.range(toClient(step.range) as any);
-          else if ('put' in step) resp = await client.kv.put(toClient(step.put) as any);
-          else if ('deleteRange' in step)
-            resp = await client.kv.deleteRange(toClient(step.deleteRange) as any);
-          else if ('txn' in step) resp = await client.kv.txn(toClient(step.txn) as any);
-          else if ('compaction' in step) resp = await client.kv.compact(toClient(step.compaction) as any);
-          else if ('leaseGrant' in step)
-            resp = await client.leaseClient.leaseGrant(toClient(step.leaseGrant) as any);
-          else if ('leaseRevoke' in step)
-            resp = await client.leaseClient.leaseRevoke(toClient(step.leaseRevoke) as any);
-          else throw new Error(`no client call for ${step.name}`);
-          return { ok: canon(resp) };
-        } catch (err) {
-          return { error: errText(err) };
-        }
-      };
       // A fresh etcd answers its first request at revision 1, as we do.
       for (const step of script()) {
-        const want = await theirs(step);
-        const got = ours(step);
+        const want = await askEtcd(client, step);
+        const got = askOurs(sm, () => ++index, step);
         if (process.env.REF_DEBUG) console.log(step.name, JSON.stringify(want));
         assert.deepEqual(
           got,

@@ -314,3 +314,22 @@ test("etcd's request checks: empty keys, ignore_* misuse, op counts with nested 
     undefined,
   );
 });
+
+test('ignore_value after a from-key delete of the key in the same txn is refused, not half-applied', () => {
+  // etcd 3.4 lets this txn through its duplicate check and then panics mid-apply (seen with the
+  // differential test); we answer "key not found" before writing anything.
+  const { sm, ok, err } = harness();
+  ok({ put: { key: b('k9'), value: b('v') } });
+  const rev = sm.revision();
+  const e = err({
+    txn: {
+      success: [
+        { requestDeleteRange: { key: b('k7'), rangeEnd: Buffer.from([0]) } },
+        { requestPut: { key: b('k9'), ignoreValue: true } },
+      ],
+    },
+  });
+  assert.equal(e.message, 'etcdserver: key not found');
+  assert.equal(sm.revision(), rev);
+  assert.equal(sm.range({ key: b('k9') }).count, 1);
+});

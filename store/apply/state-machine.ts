@@ -438,8 +438,21 @@ export class StateMachine {
     const isWrite = !txnReadOnly(t);
     // Compares of nested txns are evaluated against the state before the txn, as etcd does.
     const path = this.txnPath(t);
-    if (isWrite)
-      this.forEachOnPath(t, path, (op) => 'requestPut' in op && this.checkPutPreconditions(op.requestPut));
+    if (isWrite) {
+      // A put with ignore_* after a delete of its key in the same txn (possible with a from-key delete,
+      // which etcd's duplicate check lets through) would find no key mid-txn; etcd 3.4 panics there.
+      // We refuse the txn up front instead.
+      const deleted: { key: Buffer; end: RangeEnd }[] = [];
+      this.forEachOnPath(t, path, (op) => {
+        if ('requestDeleteRange' in op)
+          deleted.push({ key: op.requestDeleteRange.key, end: gteRange(op.requestDeleteRange.rangeEnd) });
+        if (!('requestPut' in op)) return;
+        const p = op.requestPut;
+        this.checkPutPreconditions(p);
+        if ((p.ignoreValue || p.ignoreLease) && deleted.some((d) => inRange(p.key, d.key, d.end)))
+          throw Errors.keyNotFound();
+      });
+    }
     this.forEachOnPath(t, path, (op) => {
       if (!('requestRange' in op)) return;
       const rev = op.requestRange.revision ?? 0;
@@ -577,6 +590,11 @@ function gteRange(end: Buffer | undefined): RangeEnd {
   if (!end || end.length === 0) return undefined;
   if (end.length === 1 && end[0] === 0) return EMPTY;
   return end;
+}
+
+function inRange(k: Buffer, key: Buffer, end: RangeEnd): boolean {
+  if (end === undefined) return k.equals(key);
+  return Buffer.compare(k, key) >= 0 && (end.length === 0 || Buffer.compare(k, end) < 0);
 }
 
 function txnReadOnly(t: TxnRequest): boolean {
