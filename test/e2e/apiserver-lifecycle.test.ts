@@ -16,7 +16,7 @@ after(async () => {
   if (c) await c.stop();
 });
 
-type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+type Json = Record<string, any>;
 
 async function call(
   method: string,
