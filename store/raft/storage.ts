@@ -142,6 +142,8 @@ export class MemoryStorage implements Storage {
     if (offset > this.ents.length) {
       throw new Error(`raft: missing log entry [last: ${this.lastIndex()}, append at: ${ents[0]!.index}]`);
     }
-    this.ents = this.ents.slice(0, offset).concat(ents);
+    // In place: copying the whole log on every append would make appends O(log length).
+    if (offset < this.ents.length) this.ents.length = offset;
+    for (const e of ents) this.ents.push(e);
   }
 }
