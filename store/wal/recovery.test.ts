@@ -5,7 +5,7 @@ import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'n
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { tempDir } from '../../test/support/index.js';
-import { makeEntries, RecordingLogger } from './testing.js';
+import { makeEntries, RecordingLogger, rng } from './testing.js';
 import { frameSize } from './record.js';
 import { silentLogger, WAL, WALCorruptError } from './index.js';
 
@@ -213,4 +213,57 @@ test('a missing segment in the middle is refused; a leftover temp segment from a
   const { unlinkSync } = await import('node:fs');
   unlinkSync(join(dir2, names[1]!));
   await assert.rejects(replay(dir2), /no segment .* starts at or before index 0/);
+});
+
+test('power loss in the last batch (random sectors lost, random length): a clean prefix or a refusal', async (t) => {
+  const seed = Number(process.env.WAL_TEST_SEED ?? Math.floor(Math.random() * 2 ** 31));
+  t.diagnostic(`seed=${seed}`);
+  const rand = rng(seed);
+  const tmp = tempDir('wal-rec-');
+  t.after(tmp.remove);
+  const dir0 = join(tmp.path, 'orig');
+  const w = await WAL.create(dir0, META, { logger: silentLogger });
+  w.save({ term: 1, vote: 'a', commit: 50 }, makeEntries(1, 50, 1, 100));
+  await w.sync();
+  const name = w.segmentNames()[0]!;
+  const batchStart = statSync(join(dir0, name)).size;
+  // The batch a crash interrupts: written with one writev, its fdatasync never returned.
+  w.save({ term: 2, vote: 'b', commit: 60 }, makeEntries(51, 30, 2, 300));
+  await w.close();
+  const files = new Map([[name, readFileSync(join(dir0, name))]]);
+  const full = [...makeEntries(1, 50, 1, 100), ...makeEntries(51, 30, 2, 300)];
+  let cut = 0;
+  let refused = 0;
+  for (let trial = 0; trial < 150; trial++) {
+    const dir = layDown(tmp.path, files, (_n, b) => {
+      const end = batchStart + Math.floor(rand() * (b.length - batchStart + 1));
+      const out = b.subarray(0, end);
+      for (let s = Math.floor(batchStart / 512) * 512; s < end; s += 512) {
+        if (s + 512 > batchStart && rand() < 0.15)
+          out.fill(0, Math.max(s, batchStart), Math.min(s + 512, end));
+      }
+      return out;
+    });
+    try {
+      const { w: w2, r } = await replay(dir);
+      await w2.close();
+      assert.ok(r.entries.length >= 50, `trial ${trial} (seed ${seed}): lost acknowledged entries`);
+      assert.deepEqual(r.entries, full.slice(0, r.entries.length), `trial ${trial} (seed ${seed})`);
+      cut++;
+    } catch (err) {
+      assert.ok(err instanceof WALCorruptError, `trial ${trial} (seed ${seed}): ${String(err)}`);
+      assert.ok(err.offset >= batchStart, `trial ${trial} (seed ${seed}): blamed an acknowledged record`);
+      refused++;
+      // The operator's way out: cut at the damage, then the log replays as a clean prefix.
+      const repaired = await WAL.repairTail(dir, { logger: silentLogger });
+      assert.equal(repaired?.offset, err.offset);
+      const { w: w3, r } = await replay(dir);
+      await w3.close();
+      assert.ok(r.entries.length >= 50 && r.entries.length < 80);
+      assert.deepEqual(r.entries, full.slice(0, r.entries.length));
+      assert.equal(await WAL.repairTail(dir, { logger: silentLogger }), null);
+    }
+  }
+  t.diagnostic(`recovered a prefix ${cut} times, refused ${refused} times`);
+  assert.ok(cut > 0);
 });

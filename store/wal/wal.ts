@@ -274,6 +274,45 @@ export class WAL {
   }
 
   /**
+   * Operator repair for a member that refuses to start after a power loss tore its last write in the
+   * middle (a lost sector with data after it): cuts the last segment at its first damaged record,
+   * whatever follows. Records after the cut are gone even if they had been acknowledged, so this is a
+   * deliberate step (etcd operators would rather remove and re-add such a member), never automatic.
+   * Returns what was cut, or null if the last segment has no damage. Hold the data-dir lock.
+   */
+  static async repairTail(
+    dir: string,
+    opts: { logger?: WALLogger } = {},
+  ): Promise<{ file: string; offset: number; discardedBytes: number; reason: string } | null> {
+    const logger = opts.logger ?? stderrLogger;
+    const run = continuousTail(dir, await listSegments(dir, logger, true));
+    if (run.length === 0) throw new WALError('WAL_NOT_FOUND', `wal: no segments in ${dir}`);
+    const file = join(dir, run[run.length - 1]!.name);
+    const buf = await readFile(file);
+    // A segment's chain starts at its own crc record, so the last segment can be checked on its own.
+    const reader = new FrameReader(buf, 0);
+    for (let first = true; ; first = false) {
+      const f = reader.next();
+      if (f.kind === 'end') return null;
+      if (f.kind === 'damaged') {
+        if (first)
+          throw new WALCorruptError(file, f.offset, `${f.reason} (the segment has no intact header)`);
+        const fh = await open(file, 'r+');
+        try {
+          await fh.truncate(f.offset);
+          await fh.sync();
+        } finally {
+          await fh.close();
+        }
+        const cut = { file, offset: f.offset, discardedBytes: buf.length - f.offset, reason: f.reason };
+        logger.warn('wal: repair cut the last segment', cut);
+        return cut;
+      }
+      if (f.type === RecordType.Crc) reader.crc = buf.readUInt32LE(f.bodyStart + 1);
+    }
+  }
+
+  /**
    * Replays the log from the snapshot given to open(). A torn tail on the last segment (a crash in the
    * middle of an append) is cut off and logged; damage anywhere else throws WALCorruptError.
    */
@@ -742,7 +781,8 @@ async function decodeLog(
           ? `${f.reason} (in a completed segment, which a crash cannot tear)`
           : first
             ? `${f.reason} (the segment has no intact header)`
-            : `${f.reason} (valid data follows it, so this is not a torn tail)`;
+            : `${f.reason} (non-zero data follows it, so it may be acknowledged data and not a torn write; ` +
+              `if the disk lost power mid-write, WAL.repairTail can cut the last segment here)`;
         throw new WALCorruptError(file, f.offset, why);
       }
       if (f.type === RecordType.Crc) {
