@@ -278,6 +278,7 @@ export class StateMachine {
     const consistentIdx = mr.uvarint();
     const alarms: AlarmMember[] = [];
     for (let n = mr.uvarint(), i = 0; i < n; i++) alarms.push({ memberID: mr.u64(), alarm: mr.uvarint() });
+    const prevRev = this.kv.rev();
     this.kv.restore(body.subarray(r.offset));
     this.lessor.restore(mr);
     if (mr.remaining !== 0) throw new Error('apply: snapshot: trailing meta bytes');
@@ -288,7 +289,7 @@ export class StateMachine {
     for (const kv of this.kv.range(Buffer.from([0]), Buffer.alloc(0)).kvs) {
       if (kv.lease !== NO_LEASE && this.lessor.lookup(kv.lease)) this.lessor.attach(kv.lease, kv.key);
     }
-    this.watchable.resync();
+    this.watchable.resync(prevRev);
   }
 
   // --- applying ---

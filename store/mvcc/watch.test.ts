@@ -265,3 +265,18 @@ test('a consumer that throws loses its stream, not the writer', () => {
   assert.equal(s.size, 0);
   assert.deepEqual(ws.watcherCount(), { synced: 0, unsynced: 0 });
 });
+
+test('a watcher starting in the future stays quiet until its revision, also across a resync', () => {
+  const { kv, ws, drain, put } = setup();
+  const c = collect();
+  const s = ws.newWatchStream(c);
+  const id = s.watch({ key: b('f'), startRevision: 5 }) as number;
+  put('f'); // 2
+  ws.resync(kv.rev());
+  drain();
+  put('f'); // 3
+  put('f'); // 4
+  put('f'); // 5
+  put('f'); // 6
+  assert.deepEqual(revs(c.out, id), [5, 6]);
+});

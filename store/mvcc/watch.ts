@@ -148,7 +148,14 @@ export class WatchableStore {
         );
         continue;
       }
-      const batches = w.minRev <= cur ? this.kv.eventsSince(w.minRev, cur, this.syncBatchEvents) : [];
+      if (w.minRev > cur) {
+        // Starts in the future: nothing to catch up, wait among the synced ones.
+        this.unsynced.delete(w);
+        w.synced = true;
+        this.addSynced(w);
+        continue;
+      }
+      const batches = this.kv.eventsSince(w.minRev, cur, this.syncBatchEvents);
       const events: Event[] = [];
       let upTo = w.minRev - 1;
       for (const b of batches) {
@@ -168,10 +175,18 @@ export class WatchableStore {
     return this.unsynced.size > 0;
   }
 
-  /** After the key space was replaced (snapshot restore): every watcher catches up from its next revision. */
-  resync(): void {
-    for (const set of [...this.keyWatchers.values()]) for (const w of [...set]) this._unsync(w);
-    for (const w of [...this.rangeWatchers]) this._unsync(w);
+  /**
+   * After the key space was replaced (snapshot restore): every watcher catches up in the new history.
+   * Synced watchers had seen everything up to `prevRev` (the revision before the restore), and Raft
+   * makes the histories agree up to there, so they continue after it.
+   */
+  resync(prevRev: number): void {
+    const synced = [...this.rangeWatchers];
+    for (const set of this.keyWatchers.values()) synced.push(...set);
+    for (const w of synced) {
+      w.minRev = Math.max(w.minRev, prevRev + 1);
+      this._unsync(w);
+    }
     this._requestSync();
   }
 
