@@ -453,12 +453,13 @@ export class StoreNode implements EtcdBackend {
     if (e.type === EntryType.ConfChange) {
       // The bootstrap entries add the initial members; later changes come with the cluster work.
       this.rn.applyConfChange(decodeConfChange(e.data));
+      this.sm.skipTo(e.index);
       this.appliedIndex = e.index;
       return;
     }
     if (e.data.length === 0) {
       // A new leader's empty entry: nothing to apply, but the consistent index moves on.
-      this.sm.apply(e.index, { noop: true });
+      this.sm.skipTo(e.index);
       this.appliedIndex = e.index;
       return;
     }
@@ -731,7 +732,15 @@ export class StoreNode implements EtcdBackend {
   }
 
   async txn(req: Msg): Promise<Msg> {
-    // A read-only txn is a read: etcd serves it without Raft after the same barrier as a Range.
+    if (this.sm.isReadOnlyTxn(req as any)) {
+      // A read-only txn is a read: etcd serves it without Raft, after the same barrier as a Range
+      // (none when every range in it asked to be serializable).
+      const invalid = this.sm.validate({ txn: req } as RaftRequest);
+      if (invalid) throw invalid;
+      if (!txnSerializable(req)) await this.readBarrier();
+      else this.checkServing();
+      return this.fillTxnHeaders(this.sm.txnReadOnly(req as any) as unknown as Msg);
+    }
     return this.fillTxnHeaders(await this.propose<Msg>({ txn: req } as RaftRequest));
   }
 
@@ -992,6 +1001,14 @@ export class StoreNode implements EtcdBackend {
       leader: this.lead,
     };
   }
+}
+
+/** True when every range in the txn (both branches, nested txns too) asked for a serializable read. */
+function txnSerializable(t: Msg): boolean {
+  const ops = [...(t.success ?? []), ...(t.failure ?? [])] as Msg[];
+  return ops.every((op) =>
+    op.requestRange ? !!op.requestRange.serializable : op.requestTxn ? txnSerializable(op.requestTxn) : true,
+  );
 }
 
 function asEtcd(err: unknown): EtcdError {
