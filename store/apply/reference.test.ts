@@ -17,6 +17,9 @@ function script(): Step[] {
   const s: Step[] = [];
   const add = (name: string, req: RaftRequest | { range: RangeRequest }) => s.push({ name, ...req } as Step);
   add('empty store', { range: { key: b('a') } });
+  add('compact -1', { compaction: { revision: -1 } });
+  add('compact 0 on a never compacted store', { compaction: { revision: 0 } });
+  add('compact 0 again', { compaction: { revision: 0 } });
   add('put a', { put: { key: b('a'), value: b('1') } });
   add('put a again with prev', { put: { key: b('a'), value: b('2'), prevKv: true } });
   add('put b', { put: { key: b('b'), value: b('b1') } });

@@ -86,6 +86,12 @@ test('compaction keeps the latest version of live keys and drops tombstones', ()
   assert.throws(() => s.compact(5), { kind: 'compacted' });
   assert.throws(() => s.compact(9), { kind: 'future-rev' });
   assert.throws(() => s.eventsSince(4, 6, 10), { kind: 'compacted' });
+  // HashKV, as etcd: not at the compact revision itself, not in the future.
+  assert.throws(() => s.hashKV(5), { kind: 'compacted' });
+  assert.throws(() => s.hashKV(7), { kind: 'future-rev' });
+  assert.equal(s.hashKV(6).hashRevision, 6);
+  assert.equal(s.hashKV().compactRevision, 5);
+  assert.equal(new MvccStore().hashKV().compactRevision, -1);
   // Revision 5 (the compact revision) only deleted a key: nothing of it survives.
   assert.deepEqual(
     s.eventsSince(5, 6, 10).map((x) => x.rev),

@@ -57,7 +57,8 @@ export interface MvccStoreOptions {
 export class MvccStore {
   private index = new BTree<string, KeyHistory>(undefined, byteOrder);
   private currentRev = 1;
-  private compactRev = 0;
+  /** -1 until the first compaction, as etcd (which then accepts a compaction at revision 0). */
+  private compactRev = -1;
   /** Events by revision, for revisions > compactRev; `logStart` is the offset of the first live entry. */
   private log: RevisionEvents[] = [];
   private logStart = 0;
@@ -74,7 +75,7 @@ export class MvccStore {
     return this.currentRev;
   }
 
-  /** The revision of the last compaction (0 = never compacted). */
+  /** The revision of the last compaction (-1 = never compacted, as etcd reports it). */
   compactRevision(): number {
     return this.compactRev;
   }
@@ -209,9 +210,10 @@ export class MvccStore {
    * Members that applied the same requests (and compactions) get the same hash.
    */
   hashKV(rev = 0): { hash: number; compactRevision: number; hashRevision: number } {
+    // etcd refuses a hash at the compact revision itself, unlike a read there.
+    if (rev > 0 && rev <= this.compactRev) throw ErrCompacted();
     if (rev > this.currentRev) throw ErrFutureRev();
     if (rev <= 0) rev = this.currentRev;
-    if (rev < this.compactRev) throw ErrCompacted();
     let hash = 0;
     const w = new BinaryWriter(1024);
     for (const h of this.index.values()) {
@@ -233,7 +235,7 @@ export class MvccStore {
   *serialize(chunkBytes = 1 << 20): Generator<Buffer> {
     const w = new BinaryWriter(Math.min(chunkBytes * 2, 1 << 22));
     w.raw(SNAPSHOT_MAGIC);
-    w.uvarint(this.currentRev).uvarint(this.compactRev).uvarint(this.index.size);
+    w.uvarint(this.currentRev).svarint(this.compactRev).uvarint(this.index.size);
     for (const h of this.index.values()) {
       w.bytes(h.key).uvarint(h.recs.length);
       for (const r of h.recs) writeRec(w, r);
@@ -249,7 +251,7 @@ export class MvccStore {
     const magic = r.raw(SNAPSHOT_MAGIC.length);
     if (!magic.equals(SNAPSHOT_MAGIC)) throw new Error('mvcc: snapshot: bad magic');
     const currentRev = r.uvarint();
-    const compactRev = r.uvarint();
+    const compactRev = r.svarint();
     const nkeys = r.uvarint();
     const index = new BTree<string, KeyHistory>(undefined, byteOrder);
     const byRev = new Map<number, { sub: number; ev: Event }[]>();
