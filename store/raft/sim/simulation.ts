@@ -113,6 +113,11 @@ export class Simulation {
   private readSeq = 0;
   private dropRate = 0.05;
   private dupRate = 0.02;
+  private crashRate = 0.002;
+  private proposeRate = 0.15;
+  /** Some seeds run without pre-vote or check-quorum: more disruptive elections, and both settings tested. */
+  private preVote = true;
+  private checkQuorum = true;
   readonly counts: SimCounts = {
     elections: 0,
     crashes: 0,
@@ -136,13 +141,19 @@ export class Simulation {
   constructor(private readonly opts: SimOptions) {
     this.rng = new Rng(opts.seed);
     this.netRng = this.rng.fork();
+    this.preVote = this.rng.chance(0.7);
+    this.checkQuorum = this.rng.chance(0.7);
     const ids = Array.from({ length: opts.nodes }, (_, i) => `n${i + 1}`);
     this.nextNodeNum = opts.nodes + 1;
     for (const id of ids) this.addMember(id, ids);
     // Vary fault intensity per seed so that some runs are calm and some are hostile.
     this.dropRate = this.rng.pick([0, 0.01, 0.05, 0.1, 0.2]);
     this.dupRate = this.rng.pick([0, 0.01, 0.05]);
-    this.log(`seed=${opts.seed} nodes=${opts.nodes} drop=${this.dropRate} dup=${this.dupRate}`);
+    this.crashRate = this.rng.pick([0.0005, 0.002, 0.005, 0.01]);
+    this.proposeRate = this.rng.pick([0.02, 0.15, 0.5]);
+    this.log(
+      `seed=${opts.seed} nodes=${opts.nodes} drop=${this.dropRate} dup=${this.dupRate} crash=${this.crashRate} propose=${this.proposeRate} preVote=${this.preVote} checkQuorum=${this.checkQuorum}`,
+    );
   }
 
   private log(line: string): void {
@@ -190,6 +201,8 @@ export class Simulation {
       random: () => rng.next(),
       electionTick: ELECTION_TICK,
       heartbeatTick: 1,
+      preVote: this.preVote,
+      checkQuorum: this.checkQuorum,
       maxSizePerMsg: this.rng.pick([64, 1024, 1 << 20]),
       maxInflightMsgs: this.rng.pick([1, 4, 64]),
       maxUncommittedEntriesSize: 1 << 20,
@@ -368,7 +381,7 @@ export class Simulation {
       `${m.id} crashed (${why}); term ${r.term} role ${r.role} persisted last ${m.storage.lastIndex()}`,
     );
     m.node = undefined;
-    m.downUntil = this.now + this.rng.range(5 * TICK, 40 * TICK);
+    m.downUntil = this.now + this.rng.range(1 * TICK, 40 * TICK);
     this.counts.crashes++;
   }
 
@@ -496,10 +509,13 @@ export class Simulation {
       }
     }
     if (this.faults) {
-      if (this.rng.chance(0.15)) this.propose();
-      if (this.rng.chance(0.002)) {
+      if (this.rng.chance(this.proposeRate)) this.propose();
+      if (this.rng.chance(this.crashRate)) {
+        // Leaders are the interesting victims: their uncommitted tail is where figure-8 style bugs live.
+        const leader = this.leaderMember();
         const victims = this.alive().filter((m) => m.removedAt === undefined);
-        if (victims.length > 0) this.crash(this.rng.pick(victims), 'random');
+        if (leader && this.rng.chance(0.5)) this.crash(leader, 'leader');
+        else if (victims.length > 0) this.crash(this.rng.pick(victims), 'random');
       }
       if (this.now >= this.partitionUntil && this.blocked.size > 0) this.heal();
       if (this.blocked.size === 0 && this.rng.chance(0.002)) this.partition();
