@@ -1,6 +1,6 @@
 // The WAL's record framing: an 8-byte header (body length, rolling CRC32C), the body (a type byte and the
-// payload), zero padding to the next 8-byte boundary. FrameWriter encodes a batch; FrameReader walks a
-// segment and classifies damage so recovery can tell a torn tail from corruption.
+// payload, whitened), zero padding to the next 8-byte boundary. FrameWriter encodes a batch; FrameReader
+// walks a segment and classifies damage so recovery can tell a torn tail from corruption.
 import type { Entry, HardState, SnapshotMetadata } from '../raft/index.js';
 import { crc32c, crc32cFindPrefix } from './crc32c.js';
 import {
@@ -28,6 +28,32 @@ export const HEADER_BYTES = 8;
 export const ALIGN = 8;
 /** Bound on one record's body; a header claiming more is damage, not a record. */
 export const MAX_BODY_BYTES = 128 * 1024 * 1024;
+
+/** The unit a disk persists atomically; a write lost in a power failure reads back as whole zero sectors. */
+export const SECTOR_BYTES = 512;
+
+/**
+ * The whitening key. On disk a body is XORed with it (byte i with KEY[i % 4096]) so that written records
+ * never contain a 512-byte run of zeros, whatever the entries hold: an all-zero sector inside the log
+ * then proves a write that never reached the disk (a torn write), not data. The key is fixed (xorshift32
+ * from a constant seed), so this is a format detail, not secrecy.
+ */
+const KEY = (() => {
+  const key = new Uint8Array(4096);
+  let x = 0x9e3779b9;
+  for (let i = 0; i < key.length; i++) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    key[i] = (x >>> 0) & 0xff || 0x5a;
+  }
+  return key;
+})();
+
+/** XORs buf[start, end) with the key from its start; applying it twice restores the bytes. */
+export function whiten(buf: Uint8Array, start: number, end: number): void {
+  for (let i = start, k = 0; i < end; i++, k = (k + 1) & 4095) buf[i] = buf[i]! ^ KEY[k]!;
+}
 
 /** Header + body + padding. Arithmetic, not bit masks: a damaged length may be near 2^32. */
 export function frameSize(bodyLen: number): number {
@@ -120,15 +146,14 @@ export class FrameWriter {
     if (end !== bodyStart + bodyLen)
       throw new Error(`record encoder wrote ${end - bodyStart} of ${bodyLen} bytes`);
     buf.fill(0, end, start + size);
+    const carried = type === RecordType.Crc ? prevOf(buf, bodyStart) : 0;
+    whiten(buf, bodyStart, end);
+    // The CRC covers the bytes as they are on disk, so recovery checks what it reads before un-whitening.
     const crc =
       type === RecordType.Crc ? crc32c(0, buf, bodyStart, end) : crc32c(this.crc, buf, bodyStart, end);
     buf.writeUInt32LE(bodyLen, start);
     buf.writeUInt32LE(crc, start + 4);
-    if (type === RecordType.Crc) {
-      this.crc = buf.readUInt32LE(bodyStart + 1);
-    } else {
-      this.crc = crc;
-    }
+    this.crc = type === RecordType.Crc ? carried : crc;
     this.len = start + size;
   }
 
@@ -147,13 +172,27 @@ export type Frame =
       kind: 'damaged';
       offset: number;
       reason: string;
-      /** True when this damage looks like a crash cut the log short here: nothing but zeros follows. */
+      /** True when this is what a crash leaves (see the recovery rules in README.md), false for corruption. */
       tornTail: boolean;
     };
 
 function allZero(buf: Uint8Array, start: number, end: number): boolean {
   for (let i = start; i < end; i++) if (buf[i] !== 0) return false;
   return true;
+}
+
+/** True if a sector-aligned block overlapping [start, end) is all zeros (to the end of the file). */
+function lostSector(buf: Uint8Array, start: number, end: number): boolean {
+  for (let s = start - (start % SECTOR_BYTES); s < end; s += SECTOR_BYTES) {
+    if (allZero(buf, s, Math.min(s + SECTOR_BYTES, buf.length))) return true;
+  }
+  return false;
+}
+
+/** The CRC a crc record's body carries (read from the plain, un-whitened body). */
+function prevOf(buf: Uint8Array, bodyStart: number): number {
+  const o = bodyStart + 1;
+  return (buf[o]! | (buf[o + 1]! << 8) | (buf[o + 2]! << 16) | (buf[o + 3]! << 24)) >>> 0;
 }
 
 /**
@@ -186,12 +225,16 @@ export class FrameReader {
       (buf[off + 4]! | (buf[off + 5]! << 8) | (buf[off + 6]! << 16) | (buf[off + 7]! << 24)) >>> 0;
     const bodyStart = off + HEADER_BYTES;
     if (bodyLen === 0 && stored === 0) {
+      // A real header is never zero (the length is at least 1), and a header never straddles a sector, so
+      // this one was never written: the write holding it (and so every later one) was never synced.
       const rest = allZero(buf, bodyStart, size);
       return {
         kind: 'damaged',
         offset: off,
-        reason: rest ? 'zero-filled space' : 'zeroed record header followed by non-zero bytes',
-        tornTail: rest,
+        reason: rest
+          ? 'zero-filled space'
+          : 'zeroed record header (a write that never reached the disk) with data after it',
+        tornTail: true,
       };
     }
     const frameEnd = off + frameSize(bodyLen);
@@ -221,22 +264,30 @@ export class FrameReader {
       };
     }
     const bodyEnd = bodyStart + bodyLen;
-    const type = buf[bodyStart]!;
+    const type = buf[bodyStart]! ^ KEY[0]!;
     const crc =
       type === RecordType.Crc
         ? crc32c(0, buf, bodyStart, bodyEnd)
         : crc32c(this.crc, buf, bodyStart, bodyEnd);
     if (crc !== stored) {
+      // A torn write if nothing follows, or if part of this record reads as a zero sector: whitened
+      // data never does, so that sector was never written, and no sync covering this record (or any
+      // record after it, which a later sync would cover) ever completed.
+      const last = allZero(buf, frameEnd, size);
+      const lost = !last && lostSector(buf, off, frameEnd);
       return {
         kind: 'damaged',
         offset: off,
-        reason: `CRC mismatch (stored ${hex32(stored)}, computed ${hex32(crc)})`,
-        tornTail: allZero(buf, frameEnd, size),
+        reason:
+          `CRC mismatch (stored ${hex32(stored)}, computed ${hex32(crc)})` +
+          (lost ? '; part of it reads as a zeroed sector (a write that never reached the disk)' : ''),
+        tornTail: last || lost,
       };
     }
     if (!allZero(buf, bodyEnd, frameEnd)) {
       return { kind: 'damaged', offset: off, reason: 'non-zero record padding', tornTail: false };
     }
+    whiten(buf, bodyStart, bodyEnd);
     if (type !== RecordType.Crc) this.crc = crc;
     this.offset = frameEnd;
     return { kind: 'record', offset: off, type, bodyStart, bodyEnd };
