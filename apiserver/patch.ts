@@ -153,8 +153,20 @@ export function jsonPatch(target: unknown, ops: unknown): unknown {
 
 // ---- schema walking (shared with server-side apply) ----------------------------------------------
 
-/** Follows $ref / allOf wrappers to the schema that has type/properties. */
+const resolved = new WeakMap<JSONSchema, JSONSchema>();
+
+/** Follows $ref / allOf wrappers to the schema that has type/properties (memoized: schemas are static). */
 export function resolve(s: JSONSchema | undefined): JSONSchema | undefined {
+  if (!s) return s;
+  let r = resolved.get(s);
+  if (!r) {
+    r = resolveUncached(s) ?? s;
+    resolved.set(s, r);
+  }
+  return r;
+}
+
+function resolveUncached(s: JSONSchema | undefined): JSONSchema | undefined {
   let cur = s;
   for (let i = 0; cur && i < 10; i++) {
     if (typeof cur.$ref === 'string') {

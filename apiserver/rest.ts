@@ -84,6 +84,7 @@ const PATCH_TYPES = [
 ];
 const MAX_UPDATE_RETRIES = 10;
 const MAX_LIST_SCAN_PAGES = 1000;
+const LIST_PAGE_SIZE = 1000;
 /** Largest slow-client backlog a watch may build before it is dropped (the client re-watches). */
 const MAX_WATCH_BACKLOG_BYTES = 16 * 1024 * 1024;
 
@@ -318,12 +319,14 @@ export class RestHandler {
     let more = false;
     let lastKey = '';
     let remaining = 0;
-    let listRevision = 0;
     try {
-      for (let page = 0; page < MAX_LIST_SCAN_PAGES; page++) {
-        const want = limit ? (filtered ? Math.max(limit, 500) : limit) : 0;
+      for (let page = 0; ; page++) {
+        if (page >= MAX_LIST_SCAN_PAGES)
+          throw new StatusError(internalError(`list scanned more than ${MAX_LIST_SCAN_PAGES} pages`));
+        // Without a limit the list is still read in pages (all at one revision) to keep each store
+        // response well under the gRPC message bound.
+        const want = limit ? (filtered ? Math.max(limit, 500) : limit) : LIST_PAGE_SIZE;
         const r = await this.storage.list(prefix, { startKey, revision, limit: want });
-        if (!listRevision) listRevision = r.revision;
         if (!revision) revision = r.revision;
         for (const kv of r.kvs) {
           lastKey = kv.key;
@@ -335,17 +338,12 @@ export class RestHandler {
           if (limit && (objects ? objects.length : kvs.length) >= limit) break;
         }
         const got = objects ? objects.length : kvs.length;
-        const stoppedEarly =
-          limit > 0 && got >= limit && r.kvs.length > 0 && lastKey !== r.kvs[r.kvs.length - 1].key;
-        if (stoppedEarly || (limit && got >= limit && r.more)) {
-          more = true;
+        if (limit && got >= limit) {
+          more = r.more || (r.kvs.length > 0 && lastKey !== r.kvs[r.kvs.length - 1].key);
           remaining = filtered ? 0 : r.remaining;
           break;
         }
-        if (!r.more || !limit) {
-          if (limit && got >= limit && r.more) more = true;
-          break;
-        }
+        if (!r.more || r.kvs.length === 0) break;
         startKey = lastKey + '\0';
       }
     } catch (e) {
@@ -366,7 +364,6 @@ export class RestHandler {
       meta.continue = encodeContinue(revision, lastKey.slice(this.opts.prefix.length) + '\0');
       if (!filtered && remaining > 0) meta.remainingItemCount = remaining;
     }
-    void listRevision;
     if (objects === null) {
       // Fast path: splice resourceVersion into the stored JSON of each item, no parse.
       const head = JSON.stringify({ kind: listKind, apiVersion, metadata: meta }).slice(0, -1);

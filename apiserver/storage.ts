@@ -4,6 +4,7 @@ import { Etcd3, type IKeyValue, type IWatchResponse, type Watcher } from 'etcd3'
 import * as errors from 'etcd3';
 import type { Logger } from '../common/index.js';
 import {
+  failure,
   serviceUnavailable,
   tooManyRequests,
   internalError,
@@ -75,6 +76,8 @@ export function prefixEnd(prefix: string): Buffer {
 export function storeErrorToStatus(err: unknown): StatusError {
   if (err instanceof StatusError) return err;
   const msg = err instanceof Error ? err.message : String(err);
+  if (/request is too large/.test(msg))
+    return new StatusError(failure(413, 'RequestEntityTooLarge', `the store refused the object: ${msg}`));
   if (/required revision has been compacted/.test(msg))
     return new StatusError(resourceExpired(`too old resource version: ${msg}`));
   if (err instanceof errors.GRPCResourceExhastedError || /too many requests/i.test(msg))
@@ -102,6 +105,8 @@ export class Storage {
     this.client = new Etcd3({
       hosts: endpoints,
       dialTimeout: 5000,
+      // Pages are bounded (see rest.ts), but one page of large objects can pass gRPC's 4 MiB default.
+      grpcOptions: { 'grpc.max_receive_message_length': 64 * 1024 * 1024 },
       defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + UNARY_DEADLINE_MS }),
     });
   }

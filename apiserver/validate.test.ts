@@ -64,7 +64,7 @@ test('defaults: deployment strategy, pod spec, pull policy by tag', () => {
     spec: { template: { spec: { containers: [{ name: 'c', image: 'nginx' }] } } },
   };
   applyDefaults('Deployment', d);
-  const spec = d.spec as Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+  const spec = d.spec as Record<string, any>;
   assert.equal(spec.replicas, 1);
   assert.deepEqual(spec.strategy, {
     type: 'RollingUpdate',

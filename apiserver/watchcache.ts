@@ -10,7 +10,10 @@ import { decodeStored } from './codec.js';
 
 export interface CachedEvent {
   type: 'ADDED' | 'MODIFIED' | 'DELETED';
+  /** The store revision; one revision can hold several events (a txn or a range delete). */
   revision: number;
+  /** Position in this cache's event sequence: strictly increasing, unlike revision. */
+  seq: number;
   key: string;
   /** The object after the event (for DELETED: the last state, with the deletion's resourceVersion). */
   object: KubeObject;
@@ -41,7 +44,9 @@ interface Subscriber {
   filter: WatchFilter;
   sink: WatchSink;
   unfiltered: boolean;
-  /** Highest revision delivered, so replay and live events never overlap. */
+  /** Highest event seq delivered, so replay and live events never overlap. */
+  sentSeq: number;
+  /** Highest revision this watcher has seen all events of (for bookmarks). */
   sentRevision: number;
   bookmarks: boolean;
 }
@@ -58,6 +63,7 @@ export class WatchCache {
   private starting: Promise<void> | null = null;
   private stopped = false;
   private bookmarkTimer: NodeJS.Timeout | null = null;
+  private seq = 0;
 
   constructor(
     private readonly storage: Storage,
@@ -149,6 +155,8 @@ export class WatchCache {
   }
 
   private apply(evs: StoreEvent[], headerRevision: number): void {
+    const before = this.revision;
+    let last = before;
     for (const e of evs) {
       let ev: CachedEvent;
       try {
@@ -157,6 +165,7 @@ export class WatchCache {
           const prev = e.prev ? decodeStored(e.prev) : (this.objects.get(e.kv.key) ?? null);
           ev = {
             type: e.kv.createRevision === e.kv.modRevision ? 'ADDED' : 'MODIFIED',
+            seq: 0,
             revision: e.kv.modRevision,
             key: e.kv.key,
             object: obj,
@@ -171,7 +180,7 @@ export class WatchCache {
           }
           const obj = structuredClone(prev);
           obj.metadata.resourceVersion = String(e.kv.modRevision);
-          ev = { type: 'DELETED', revision: e.kv.modRevision, key: e.kv.key, object: obj, prev };
+          ev = { type: 'DELETED', seq: 0, revision: e.kv.modRevision, key: e.kv.key, object: obj, prev };
           this.objects.delete(e.kv.key);
         }
       } catch (err) {
@@ -179,12 +188,14 @@ export class WatchCache {
         this.bump(e.kv.modRevision);
         continue;
       }
-      if (ev.revision <= this.revision) {
+      if (ev.revision <= before || ev.revision < last) {
         // The store delivers each revision once and in order; anything else means we would serve wrong data.
         throw new Error(
-          `watch cache ${this.prefix}: event revision ${ev.revision} not after ${this.revision}`,
+          `watch cache ${this.prefix}: event revision ${ev.revision} after ${last} (batch began after ${before})`,
         );
       }
+      last = ev.revision;
+      ev.seq = ++this.seq;
       this.push(ev);
       this.revision = ev.revision;
       this.dispatch(ev);
@@ -239,8 +250,9 @@ export class WatchCache {
   }
 
   private deliver(s: Subscriber, ev: CachedEvent): void {
-    if (ev.revision <= s.sentRevision) return;
+    if (ev.seq <= s.sentSeq) return;
     const p = this.project(s, ev);
+    s.sentSeq = ev.seq;
     s.sentRevision = ev.revision;
     if (!p) return;
     const ok = p === ev ? s.sink.send(ev.type, ev.object, this.lineOf(ev)) : s.sink.send(p.type, p.object);
@@ -295,7 +307,14 @@ export class WatchCache {
       !filter.namespace &&
       (!filter.labels || filter.labels.empty()) &&
       (!filter.fields || filter.fields.empty());
-    const s: Subscriber = { filter, sink, unfiltered, sentRevision: fromRevision, bookmarks: opts.bookmarks };
+    const s: Subscriber = {
+      filter,
+      sink,
+      unfiltered,
+      sentSeq: 0,
+      sentRevision: fromRevision,
+      bookmarks: opts.bookmarks,
+    };
     for (const o of opts.initial ?? []) {
       if (!this.matches(filter, o)) continue;
       if (!sink.send('ADDED', o)) {

@@ -344,3 +344,30 @@ test(
     assert.equal(after.body.data.a, '2');
   },
 );
+
+test('several events in one store revision (a range delete) all reach watchers', { skip }, async () => {
+  for (const n of ['multi-a', 'multi-b', 'multi-c'])
+    await call('POST', '/api/v1/namespaces/default/configmaps', cm(n, { batch: 'yes' }));
+  const list = await call('GET', '/api/v1/namespaces/default/configmaps?labelSelector=batch%3Dyes');
+  const w = await openWatch(
+    `/api/v1/namespaces/default/configmaps?watch=true&labelSelector=batch%3Dyes&resourceVersion=${list.body.metadata.resourceVersion}`,
+    1,
+  );
+  const del = await run('etcdctl', [
+    '--endpoints',
+    c.store.endpoint,
+    'del',
+    '/registry/configmaps/default/multi-',
+    '--prefix',
+  ]);
+  assert.equal(del.stdout.trim(), '3');
+  await waitFor('three deletions', () => names(w.events, 'DELETED').length === 3);
+  assert.deepEqual(names(w.events), ['DELETED multi-a', 'DELETED multi-b', 'DELETED multi-c']);
+  const revs = new Set(
+    w.events.filter((e) => e.type === 'DELETED').map((e) => e.object.metadata.resourceVersion),
+  );
+  assert.equal(revs.size, 1, 'one revision for the whole range delete');
+  // The apiserver keeps serving after it.
+  assert.equal((await call('GET', '/api/v1/namespaces/default/configmaps/shared', undefined, 1)).code, 200);
+  w.close();
+});
