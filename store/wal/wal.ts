@@ -116,6 +116,7 @@ export class WAL {
   private readonly logger: WALLogger;
   private readonly segmentSizeBytes: number;
   private readonly maxBufferedBytes: number;
+  private readonly onFsync: ((seconds: number) => void) | undefined;
 
   // Encoder side: what save() has produced so far.
   private writer: FrameWriter;
@@ -162,8 +163,6 @@ export class WAL {
     this.metadata = null;
     this.lastSeq = segments.length ? segments[segments.length - 1]!.seq : 0;
   }
-
-  private readonly onFsync: ((seconds: number) => void) | undefined;
 
   /** True if `dir` holds at least one WAL segment. */
   static async exists(dir: string): Promise<boolean> {
