@@ -5,6 +5,7 @@ import {
   BinaryReader,
   BinaryWriter,
   MvccStore,
+  VERSION_OVERHEAD_BYTES,
   WatchableStore,
   type KeyValue,
   type RangeEnd,
@@ -78,8 +79,8 @@ export type ApplyResult =
 export const DEFAULT_QUOTA_BYTES = 2 * 1024 * 1024 * 1024;
 /** Quota cost of one lease (etcd's leaseOverhead). */
 const LEASE_COST = 64;
-/** Quota cost of a put beyond key + value (revision keys, framing). */
-const PUT_OVERHEAD = 48;
+/** Quota cost of a put beyond key + value: what the store holds per version. */
+const PUT_OVERHEAD = VERSION_OVERHEAD_BYTES;
 
 export class StateMachine {
   readonly kv: MvccStore;

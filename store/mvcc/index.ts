@@ -4,6 +4,7 @@ export {
   MvccStore,
   WriteTxn,
   keyString,
+  VERSION_OVERHEAD_BYTES,
   type RangeEnd,
   type RevisionEvents,
   type MvccStoreOptions,
