@@ -1,7 +1,14 @@
 // Unit tests for field ownership and server-side apply merges and conflicts.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { applyConfiguration, trackUpdate, fieldPaths, toFieldsV1, fromFieldsV1 } from './managedfields.js';
+import {
+  applyConfiguration,
+  trackUpdate,
+  fieldPaths,
+  toFieldsV1,
+  fromFieldsV1,
+  fieldsV1Of,
+} from './managedfields.js';
 import { DEFINITIONS } from './schemas.js';
 import { StatusError, type KubeObject } from '../apimachinery/index.js';
 
@@ -23,6 +30,7 @@ test('fieldsV1 round trip with keyed list items', () => {
   assert.ok(paths.has('f:spec\nf:template\nf:spec\nf:containers\nk:{"name":"c"}\nf:image'));
   assert.ok(paths.has('f:spec\nf:template\nf:spec\nf:containers\nk:{"name":"c"}\n.'));
   assert.deepEqual(fromFieldsV1(toFieldsV1(paths)), paths);
+  assert.deepEqual(fromFieldsV1(fieldsV1Of(dep(1, 'i'), schema)), paths, 'the direct builder agrees');
 });
 
 test('apply creates, re-applies, removes fields it no longer applies, and conflicts with other managers', () => {

@@ -67,6 +67,34 @@ export function fieldPaths(
   return out;
 }
 
+/** fieldsV1 of every owned field of `o`, built directly (the create path: no path strings). */
+export function fieldsV1Of(o: unknown, schema: JSONSchema | undefined, depth = 0, inMeta = false): Obj {
+  const out: Obj = {};
+  const s = resolve(schema);
+  if (!isObj(o) || depth > 64 || (s && s['x-kubernetes-preserve-unknown-fields'])) return out;
+  for (const [k, v] of Object.entries(o)) {
+    if (depth === 0 && (k === 'apiVersion' || k === 'kind' || k === 'status')) continue;
+    if (inMeta && SYSTEM_META.has(k)) continue;
+    const sub = fieldSchema(s, k);
+    const key = mergeKey(sub);
+    if (isObj(v) && Object.keys(v).length > 0) {
+      if (!resolve(sub)?.['x-kubernetes-preserve-unknown-fields']) {
+        out[`f:${k}`] = fieldsV1Of(v, sub, depth + 1, depth === 0 && k === 'metadata');
+        continue;
+      }
+    } else if (Array.isArray(v) && key && v.every(isObj)) {
+      const items = itemSchema(sub);
+      const list: Obj = {};
+      for (const item of v as Obj[])
+        list[keySeg(item, key)] = { '.': {}, ...fieldsV1Of(item, items, depth + 2) };
+      out[`f:${k}`] = list;
+      continue;
+    }
+    out[`f:${k}`] = {};
+  }
+  return out;
+}
+
 /** Builds the nested fieldsV1 object from a path set. */
 export function toFieldsV1(paths: Set<string>): Obj {
   const root: Obj = {};
@@ -182,6 +210,20 @@ export function trackUpdate(
   schema: JSONSchema | undefined,
   subresource?: string,
 ): void {
+  if (!old) {
+    // A create: the writer owns everything it sent.
+    const entry: ManagedFieldsEntry = {
+      manager,
+      operation: 'Update',
+      apiVersion,
+      time: nowRFC3339(),
+      fieldsType: 'FieldsV1',
+      fieldsV1: fieldsV1Of(next, schema),
+    };
+    if (subresource) entry.subresource = subresource;
+    next.metadata.managedFields = [entry];
+    return;
+  }
   const nextPaths = fieldPaths(next, schema);
   const changed = new Set<string>();
   for (const p of nextPaths) {

@@ -96,6 +96,9 @@ function gr(info: ResourceInfo): { group: string; resource: string } {
   return { group: info.group, resource: info.resource };
 }
 
+/** The schema errors found while decoding a body, so a create need not check the same object twice. */
+const decodedSchemaErrors = new WeakMap<object, FieldError[]>();
+
 function isObj(v: unknown): v is Obj {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
@@ -680,11 +683,15 @@ export class RestHandler {
       pruneFields(raw, sr.unknownFields);
     }
     // Required fields and enums are checked on the final object (after merge and defaults) in validateOrThrow.
+    decodedSchemaErrors.set(raw, sr.fieldErrors);
     return raw as KubeObject;
   }
 
-  private validateOrThrow(t: Target, o: KubeObject): void {
-    const errs: FieldError[] = checkSchema(definitionFor(t.info.group, t.info.kind)!, o).fieldErrors;
+  /** `schemaErrors`: the decode-time schema check of this very object, when nothing has merged into it since. */
+  private validateOrThrow(t: Target, o: KubeObject, schemaErrors?: FieldError[]): void {
+    const errs: FieldError[] = schemaErrors
+      ? [...schemaErrors]
+      : checkSchema(definitionFor(t.info.group, t.info.kind)!, o).fieldErrors;
     validateObjectMeta(t.info.kind, o.metadata as Obj, t.info.namespaced, errs);
     validateSemantics(t.info.kind, o as Obj, errs);
     if (errs.length)
@@ -749,7 +756,8 @@ export class RestHandler {
     if (!o.metadata.name && o.metadata.generateName) o.metadata.name = generateName(o.metadata.generateName);
     prepareForCreate(t.info.kind, o);
     applyDefaults(t.info.kind, o as Obj);
-    this.validateOrThrow(t, o);
+    // Defaults only add valid values, so the decode-time schema check still holds: no second pass.
+    this.validateOrThrow(t, o, decodedSchemaErrors.get(o));
     if (t.info.namespaced) await this.admitNamespace(o.metadata.namespace!, o.metadata.name!, t);
     trackUpdate(o, null, this.manager(req, q), apiVersionOf(t.info.group, t.info.version), DEFINITIONS[def]);
     const created = await this.createObject(t.info, o, q.get('dryRun') === 'All');
