@@ -26,6 +26,8 @@ export interface StoreConfig {
   /** periodic: milliseconds; revision: a revision count. 0 disables. */
   autoCompactionRetention: number;
   logLevel: LogLevel;
+  /** A backup (etcdctl snapshot save) to seed a new data dir from. */
+  restoreFrom?: string;
   /** Bound on a request's wait for commit + apply before `etcdserver: request timed out`. */
   requestTimeoutMs: number;
 }
@@ -169,6 +171,10 @@ export function parseConfig(argv: string[], onExit?: (code: number) => never): S
       int('--request-timeout', 1),
       7000,
     )
+    .option(
+      '--restore-from <file>',
+      'seed a new data dir (a new one-member cluster) from a backup taken with `etcdctl snapshot save`; ignored if the data dir holds a member',
+    )
     .addOption(
       new Option('--log-level <level>', 'log level')
         .choices(['debug', 'info', 'warn', 'error'])
@@ -230,6 +236,7 @@ export function parseConfig(argv: string[], onExit?: (code: number) => never): S
       autoCompactionRetention: parseRetention(o.autoCompactionMode, o.autoCompactionRetention),
       logLevel: parseLogLevel(o.logLevel),
       requestTimeoutMs: o.requestTimeout,
+      restoreFrom: o.restoreFrom,
     };
   } catch (err) {
     if ((err as { code?: string }).code?.startsWith?.('commander.')) throw err;

@@ -1,6 +1,7 @@
 // A store node: one Raft member driven from the event loop, its WAL and snapshots on disk, and the
 // state machine it applies committed entries to. Every write goes through Raft, even with one member.
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
 import { open, rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
@@ -18,7 +19,7 @@ import {
   type Ready,
   type Snapshot,
 } from '../raft/index.js';
-import { WAL, Snapshotter, lockDataDir, type DataDirLock } from '../wal/index.js';
+import { WAL, Snapshotter, lockDataDir, type DataDirLock, type WALOptions } from '../wal/index.js';
 import {
   StateMachine,
   EtcdError,
@@ -36,7 +37,7 @@ import { Membership } from './members.js';
 import type { Metrics } from './metrics.js';
 import { IdGenerator } from './idgen.js';
 import { NoPeersTransport, type Transport } from './transport.js';
-import { decodeSnapshotData, encodeBackup, encodeSnapshotData } from './snapshot.js';
+import { decodeBackup, decodeSnapshotData, encodeBackup, encodeSnapshotData } from './snapshot.js';
 import { AutoCompactor } from './compactor.js';
 
 /** Node ids in Raft are the member id in etcd's 16-hex-digit form. */
@@ -196,6 +197,13 @@ export class StoreNode implements EtcdBackend {
       logger: log.child('wal'),
       onFsync: (seconds: number) => metrics.walFsync.observe(seconds),
     };
+    if (cfg.restoreFrom) {
+      // Like --initial-cluster, the flag only matters for a new data dir: a restart with the same command
+      // line starts from what the member already holds.
+      if (await WAL.exists(walDir))
+        log.warn('data dir already holds a member; ignoring --restore-from', { walDir });
+      else await restoreBackup(cfg, log, memberDir, walDir, snapshotter, walOpts);
+    }
     if (await WAL.exists(walDir)) {
       const markers = await WAL.validSnapshotMarkers(walDir, { logger: walOpts.logger });
       const snap = await snapshotter.loadNewestAvailable(markers);
@@ -1071,4 +1079,54 @@ function readMembershipFile(memberDir: string): Membership {
       cause: err,
     });
   }
+}
+
+/**
+ * Seeds an empty data dir from a backup (`etcdctl snapshot save`), as `etcdctl snapshot restore` does for
+ * etcd: a new one-member cluster from the flags, whose Raft log starts with a snapshot holding the
+ * backup's key space. The snapshot index is the backup's consistent index, so entries the new member
+ * appends are never mistaken for ones the state machine already holds.
+ */
+async function restoreBackup(
+  cfg: StoreConfig,
+  log: Logger,
+  memberDir: string,
+  walDir: string,
+  snapshotter: Snapshotter,
+  walOpts: WALOptions,
+): Promise<void> {
+  const file = readFileSync(cfg.restoreFrom!);
+  if (file.length < 32) throw new Error(`${cfg.restoreFrom}: not a backup (too short)`);
+  const body = file.subarray(0, file.length - 32);
+  if (
+    !createHash('sha256')
+      .update(body)
+      .digest()
+      .equals(file.subarray(file.length - 32))
+  ) {
+    throw new Error(`${cfg.restoreFrom}: sha256 mismatch: the backup is corrupt or truncated`);
+  }
+  const old = decodeSnapshotData(decodeBackup(file));
+  const sm = new StateMachine({ quotaBackendBytes: cfg.quotaBackendBytes, maxTxnOps: cfg.maxTxnOps });
+  sm.restore(old.stateMachine);
+  const membership = Membership.bootstrap(cfg.initialCluster, cfg.initialClusterToken);
+  const self = [...membership.members.values()].find((m) => m.name === cfg.name)!;
+  if (membership.members.size !== 1) throw new Error('--restore-from starts a one-member cluster');
+  const index = Math.max(1, sm.consistentIndex());
+  const snap: Snapshot = {
+    metadata: { index, term: 1, confState: { voters: [nodeIdOf(self.id)], learners: [] } },
+    data: encodeSnapshotData(membership, Buffer.concat([...sm.snapshot()])),
+  };
+  await writeMembershipFile(memberDir, membership);
+  await snapshotter.save(snap);
+  const wal = await WAL.create(
+    walDir,
+    { memberId: nodeIdOf(self.id), clusterId: nodeIdOf(membership.clusterId) },
+    walOpts,
+  );
+  wal.saveSnapshotMarker(snap.metadata);
+  wal.save({ term: 1, vote: '', commit: index }, []);
+  await wal.sync();
+  await wal.close();
+  log.info('restored a backup into a new cluster', { file: cfg.restoreFrom, revision: sm.kv.rev(), index });
 }

@@ -203,6 +203,29 @@ describe('etcdctl against bin/store', { skip }, () => {
       assert.match(out, /Snapshot saved at/);
       assert.ok(statSync(file).size > 32);
       assert.ok(readFileSync(file).includes(Buffer.from('foo2')));
+      // The backup seeds a new member: same keys, same revision, and it takes new writes.
+      const before = await json(['get', '', '--from-key']);
+      const restored = await startStore({ name: 'r1', extraArgs: ['--restore-from', file] });
+      try {
+        const r = await restored.etcdctl(['get', '', '--from-key', '-w', 'json']);
+        const after = JSON.parse(r.stdout);
+        assert.equal(after.header.revision, before.header.revision);
+        assert.deepEqual(after.kvs, before.kvs);
+        assert.equal((await restored.etcdctl(['put', 'new', 'write'])).code, 0);
+        assert.equal(
+          (await restored.restart(), (await restored.etcdctl(['get', 'new', '--print-value-only'])).stdout),
+          'write\n',
+        );
+      } finally {
+        await restored.destroy();
+      }
+      const bad = await startStore({
+        name: 'r2',
+        extraArgs: ['--restore-from', join(dir.path, 'missing.db')],
+        noWait: true,
+      });
+      assert.notEqual(await bad.proc.exited, 0);
+      await bad.destroy();
     } finally {
       dir.remove();
     }
