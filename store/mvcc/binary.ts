@@ -30,6 +30,11 @@ export class BinaryWriter {
 
   /** Unsigned varint for a non-negative safe integer. */
   uvarint(v: number): this {
+    if (v >= 0 && v < 0x80 && Number.isInteger(v)) {
+      this.ensure(1);
+      this.buf[this.pos++] = v;
+      return this;
+    }
     if (!Number.isSafeInteger(v) || v < 0) throw new RangeError(`uvarint out of range: ${v}`);
     this.ensure(10);
     while (v >= 0x80) {
@@ -56,7 +61,9 @@ export class BinaryWriter {
   /** A signed 64-bit integer (lease IDs, member IDs), fixed 8 bytes. */
   i64(v: bigint): this {
     this.ensure(8);
-    this.buf.writeBigInt64BE(BigInt.asIntN(64, v), this.pos);
+    // Most lease fields are 0: skip the BigInt conversion for them.
+    if (v === 0n) this.buf.fill(0, this.pos, this.pos + 8);
+    else this.buf.writeBigInt64BE(BigInt.asIntN(64, v), this.pos);
     this.pos += 8;
     return this;
   }
@@ -72,7 +79,8 @@ export class BinaryWriter {
   bytes(b: Uint8Array): this {
     this.uvarint(b.length);
     this.ensure(b.length);
-    this.buf.set(b, this.pos);
+    if (b.length < 64) for (let i = 0; i < b.length; i++) this.buf[this.pos + i] = b[i]!;
+    else this.buf.set(b, this.pos);
     this.pos += b.length;
     return this;
   }
