@@ -23,8 +23,11 @@ export class Checker {
   private readonly leaders = new Map<number, NodeId>();
   /** `${index}:${term}` -> entry key and the term of the entry before it. */
   private readonly logEntries = new Map<string, { key: string; prevTerm: number }>();
-  /** index -> term of the committed entry there. */
-  readonly committedTerms = new Map<number, number>();
+  /**
+   * index -> term of the committed entry there, and the lowest term in which a member was seen to know it
+   * committed (an upper bound of the term it was committed in).
+   */
+  readonly committedTerms = new Map<number, { term: number; knownAtTerm: number }>();
   maxCommitted = 0;
   /** index -> the entry applied there (by whoever applied it first). */
   private readonly applied = new Map<number, string>();
@@ -66,15 +69,22 @@ export class Checker {
   }
 
   /** A member's commit index moved to `commit`; termOf reads its log. */
-  committed(id: NodeId, from: number, commit: number, termOf: (index: number) => number | undefined): void {
+  committed(
+    id: NodeId,
+    nodeTerm: number,
+    from: number,
+    commit: number,
+    termOf: (index: number) => number | undefined,
+  ): void {
     for (let i = from + 1; i <= commit; i++) {
       const t = termOf(i);
       if (t === undefined) continue; // compacted: it was checked when it was committed
       const known = this.committedTerms.get(i);
-      if (known === undefined) this.committedTerms.set(i, t);
-      else if (known !== t) {
+      if (known === undefined) this.committedTerms.set(i, { term: t, knownAtTerm: nodeTerm });
+      else if (known.term === t) known.knownAtTerm = Math.min(known.knownAtTerm, nodeTerm);
+      else {
         throw new InvariantViolation(
-          `state machine safety: ${id} committed term ${t} at index ${i}, another member term ${known}`,
+          `state machine safety: ${id} committed term ${t} at index ${i}, another member term ${known.term}`,
         );
       }
     }
@@ -92,15 +102,23 @@ export class Checker {
     }
   }
 
-  /** A member became leader: it must hold every entry known committed, from its first index on. */
-  leaderCompleteness(id: NodeId, firstIndex: number, termOf: (index: number) => number | undefined): void {
+  /**
+   * A member became leader of `term`: it must hold every entry committed in an earlier term (from its first
+   * index on). A stale leader of a lower term may legitimately lack entries committed later.
+   */
+  leaderCompleteness(
+    id: NodeId,
+    term: number,
+    firstIndex: number,
+    termOf: (index: number) => number | undefined,
+  ): void {
     for (let i = Math.max(firstIndex, 1); i <= this.maxCommitted; i++) {
       const want = this.committedTerms.get(i);
-      if (want === undefined) continue;
+      if (want === undefined || want.knownAtTerm >= term) continue;
       const got = termOf(i);
-      if (got !== want) {
+      if (got !== want.term) {
         throw new InvariantViolation(
-          `leader completeness: new leader ${id} has term ${String(got)} at committed index ${i} (term ${want})`,
+          `leader completeness: new leader ${id} of term ${term} has term ${String(got)} at index ${i}, committed with term ${want.term} by term ${want.knownAtTerm}`,
         );
       }
     }

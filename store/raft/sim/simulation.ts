@@ -288,7 +288,7 @@ export class Simulation {
       m.lastLeaderTerm = r.term;
       this.log(`${m.id} is leader at term ${r.term} (lastIndex ${r.log.lastIndex()})`);
       this.checker.leader(r.term, m.id);
-      this.checker.leaderCompleteness(m.id, r.log.firstIndex(), (i) => r.log.termOrUndefined(i));
+      this.checker.leaderCompleteness(m.id, r.term, r.log.firstIndex(), (i) => r.log.termOrUndefined(i));
     }
     // 1. persist
     if (rd.snapshot) {
@@ -299,7 +299,9 @@ export class Simulation {
     if (rd.hardState) {
       m.storage.setHardState(rd.hardState);
       if (rd.hardState.commit > m.lastCommit) {
-        this.checker.committed(m.id, m.lastCommit, rd.hardState.commit, (i) => r.log.termOrUndefined(i));
+        this.checker.committed(m.id, rd.hardState.term, m.lastCommit, rd.hardState.commit, (i) =>
+          r.log.termOrUndefined(i),
+        );
         m.lastCommit = rd.hardState.commit;
       }
     }
