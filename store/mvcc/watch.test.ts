@@ -280,3 +280,27 @@ test('a watcher starting in the future stays quiet until its revision, also acro
   put('f'); // 6
   assert.deepEqual(revs(c.out, id), [5, 6]);
 });
+
+test('catch-up takes turns: a watcher far behind does not hold up the others', () => {
+  const kv = new MvccStore();
+  const tasks: (() => void)[] = [];
+  const ws = new WatchableStore(kv, {
+    schedule: (fn) => tasks.push(fn),
+    syncBatchEvents: 10,
+    watchersPerSync: 1,
+  });
+  for (let i = 0; i < 200; i++) {
+    const t = kv.write();
+    t.put(b(i % 2 ? 'far' : 'near'), b('v'), 0n);
+    t.end();
+  }
+  const c = collect();
+  const s = ws.newWatchStream(c);
+  const far = s.watch({ key: b('far'), startRevision: 2 }) as number;
+  const near = s.watch({ key: b('near'), startRevision: 190 }) as number;
+  // Two rounds: each watcher is served once.
+  tasks.shift()!();
+  ws.syncWatchers();
+  assert.ok(revs(c.out, near).length > 0, 'the near watcher was served in the second round');
+  assert.ok(revs(c.out, far).length > 0);
+});

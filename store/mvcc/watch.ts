@@ -168,6 +168,10 @@ export class WatchableStore {
         this.unsynced.delete(w);
         w.synced = true;
         this.addSynced(w);
+      } else {
+        // Still behind: go to the back of the line so every unsynced watcher gets its turn.
+        this.unsynced.delete(w);
+        this.unsynced.add(w);
       }
       if (events.length > 0) s._deliver(w, { watchId: w.id, revision: upTo, events }, true);
     }
