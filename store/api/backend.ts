@@ -81,5 +81,5 @@ export interface EtcdBackend {
   memberPromote(id: bigint): Promise<void>;
 
   /** Called per finished RPC for metrics. */
-  observeRpc?(service: string, method: string, code: number, seconds: number): void;
+  observeRpc?(service: string, method: string, code: number, seconds: number, type: string): void;
 }

@@ -116,8 +116,8 @@ export class EtcdGrpcServer {
 
   private observe(service: string, method: string, type: string, code: number, t0: bigint): void {
     const s = Number(process.hrtime.bigint() - t0) / 1e9;
-    this.backend.observeRpc?.(`etcdserverpb.${service}`, method, code, s);
-    void type;
+    const pkg = service === 'Lock' ? 'v3lockpb' : service === 'Election' ? 'v3electionpb' : 'etcdserverpb';
+    this.backend.observeRpc?.(`${pkg}.${service}`, method, code, s, type);
   }
 
   private kv(): grpc.UntypedServiceImplementation {
@@ -150,10 +150,12 @@ export class EtcdGrpcServer {
         ws.resume();
       }
     });
+    const t0 = process.hrtime.bigint();
     const close = () => {
       if (closed) return;
       closed = true;
       ws.close();
+      this.observe('Watch', 'Watch', 'bidi_stream', grpc.status.OK, t0);
     };
     call.on('data', (raw: any) => {
       try {
@@ -193,6 +195,8 @@ export class EtcdGrpcServer {
       LeaseTimeToLive: this.unary('Lease', 'LeaseTimeToLive', (r) => b.leaseTimeToLive(r)),
       LeaseLeases: this.unary('Lease', 'LeaseLeases', () => b.leaseLeases()),
       LeaseKeepAlive: (call: grpc.ServerDuplexStream<any, any>) => {
+        const t0 = process.hrtime.bigint();
+        call.on('close', () => this.observe('Lease', 'LeaseKeepAlive', 'bidi_stream', grpc.status.OK, t0));
         let inFlight = 0;
         let chain = Promise.resolve();
         let done = false;

@@ -935,17 +935,10 @@ export class StoreNode implements EtcdBackend {
     if (!m.isLearner) throw ServerErrors.memberNotLearner();
   }
 
-  observeRpc(service: string, method: string, code: number, seconds: number): void {
-    this.metrics.grpcHandled.inc({
-      grpc_type: 'unary',
-      grpc_service: service,
-      grpc_method: method,
-      grpc_code: codeName(code),
-    });
-    this.metrics.grpcSeconds.observe(
-      { grpc_type: 'unary', grpc_service: service, grpc_method: method },
-      seconds,
-    );
+  observeRpc(service: string, method: string, code: number, seconds: number, type: string): void {
+    const labels = { grpc_type: type, grpc_service: service, grpc_method: method };
+    this.metrics.grpcHandled.inc({ ...labels, grpc_code: codeName(code) });
+    this.metrics.grpcSeconds.observe(labels, seconds);
   }
 
   /** For /health: a leader, no alarm, and a linearizable read that completes. */
