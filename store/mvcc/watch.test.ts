@@ -304,3 +304,26 @@ test('catch-up takes turns: a watcher far behind does not hold up the others', (
   assert.ok(revs(c.out, near).length > 0, 'the near watcher was served in the second round');
   assert.ok(revs(c.out, far).length > 0);
 });
+
+test('catch-up responses are bounded in bytes too, never splitting a revision', () => {
+  const kv = new MvccStore();
+  const tasks: (() => void)[] = [];
+  const ws = new WatchableStore(kv, { schedule: (fn) => tasks.push(fn), syncBatchBytes: 10_000 });
+  for (let i = 0; i < 20; i++) {
+    const t = kv.write();
+    t.put(b(`big${i}`), Buffer.alloc(3000), 0n);
+    t.put(b(`big${i}b`), Buffer.alloc(3000), 0n);
+    t.end();
+  }
+  const c = collect();
+  const s = ws.newWatchStream(c);
+  const id = s.watch({ key: b('big'), rangeEnd: b('bih'), startRevision: 2 }) as number;
+  while (tasks.length) tasks.shift()!();
+  const resps = c.out.filter((r) => r.watchId === id && r.events.length > 0);
+  assert.ok(resps.length >= 7, `${resps.length} responses`);
+  for (const r of resps) {
+    assert.ok(r.events.length % 2 === 0, 'a revision is never split');
+    assert.ok(r.events.length * 3000 <= 12_000);
+  }
+  assert.deepEqual(revs(c.out, id).length, 40);
+});

@@ -48,6 +48,8 @@ export interface WatchableStoreOptions {
   schedule?: (fn: () => void) => void;
   /** Events per catch-up response (whole revisions; one revision may exceed it). */
   syncBatchEvents?: number;
+  /** Bytes (keys + values) per catch-up response, so clients with a message size limit can take it. */
+  syncBatchBytes?: number;
   /** Unsynced watchers served per catch-up round, so a round never starves the apply loop. */
   watchersPerSync?: number;
 }
@@ -77,6 +79,7 @@ export class WatchableStore {
   private readonly streams = new Set<WatchStream>();
   private readonly schedule: (fn: () => void) => void;
   private readonly syncBatchEvents: number;
+  private readonly syncBatchBytes: number;
   private readonly watchersPerSync: number;
   private syncScheduled = false;
 
@@ -86,6 +89,7 @@ export class WatchableStore {
   ) {
     this.schedule = opts.schedule ?? ((fn) => void setImmediate(fn));
     this.syncBatchEvents = opts.syncBatchEvents ?? 1000;
+    this.syncBatchBytes = opts.syncBatchBytes ?? 1 << 20;
     this.watchersPerSync = opts.watchersPerSync ?? 512;
     if (kv.onCommit) throw new Error('mvcc: store already has a commit listener');
     kv.onCommit = (batch) => this.notify(batch);
@@ -158,9 +162,17 @@ export class WatchableStore {
       const batches = this.kv.eventsSince(w.minRev, cur, this.syncBatchEvents);
       const events: Event[] = [];
       let upTo = w.minRev - 1;
+      let bytes = 0;
       for (const b of batches) {
-        for (const ev of b.events) if (matches(w, ev)) events.push(present(w, ev));
+        for (const ev of b.events) {
+          if (!matches(w, ev)) continue;
+          const e = present(w, ev);
+          events.push(e);
+          bytes += eventBytes([e]);
+        }
         upTo = b.rev;
+        // Whole revisions only; the next response carries on from here.
+        if (bytes >= this.syncBatchBytes) break;
       }
       if (batches.length === 0) upTo = cur;
       w.minRev = upTo + 1;
