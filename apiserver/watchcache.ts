@@ -44,6 +44,8 @@ interface Subscriber {
   filter: WatchFilter;
   sink: WatchSink;
   unfiltered: boolean;
+  /** The revision the client's state is at: only later events are sent. */
+  startRevision: number;
   /** Highest event seq delivered, so replay and live events never overlap. */
   sentSeq: number;
   /** Highest revision this watcher has seen all events of (for bookmarks). */
@@ -250,7 +252,9 @@ export class WatchCache {
   }
 
   private deliver(s: Subscriber, ev: CachedEvent): void {
-    if (ev.seq <= s.sentSeq) return;
+    // Events at or before the start revision are already in the client's state (its list, or the initial
+    // objects we sent), even when they reach this cache later than the client's list did.
+    if (ev.seq <= s.sentSeq || ev.revision <= s.startRevision) return;
     const p = this.project(s, ev);
     s.sentSeq = ev.seq;
     s.sentRevision = ev.revision;
@@ -312,6 +316,7 @@ export class WatchCache {
       sink,
       unfiltered,
       sentSeq: 0,
+      startRevision: fromRevision,
       sentRevision: fromRevision,
       bookmarks: opts.bookmarks,
     };
