@@ -61,6 +61,36 @@ describe('watch backpressure', () => {
   });
 });
 
+describe('watch progress', () => {
+  let s: StoreProcess;
+  let c: RawEtcdClient;
+  before(async () => {
+    s = await startStore();
+    c = rawClient(s.endpoint);
+  });
+  after(async () => {
+    c?.close();
+    await s?.destroy();
+  });
+
+  test('a progress request gets a bookmark (watch id -1) at the current revision, as etcd 3.4', async () => {
+    await c.kv.Put({ key: Buffer.from('other'), value: Buffer.from('1') });
+    const rev = Number((await c.kv.Range({ key: Buffer.from('other') })).header.revision);
+    const stream = c.watch();
+    const got: any[] = [];
+    stream.on('data', (r: any) => got.push(r));
+    stream.on('error', () => undefined);
+    stream.write({ createRequest: { key: Buffer.from('p') } });
+    await waitFor('created', () => got.some((r) => r.created));
+    stream.write({ progressRequest: {} });
+    await waitFor('progress response', () => got.length >= 2);
+    stream.cancel();
+    assert.equal(got[1].watchId, '-1');
+    assert.equal(Number(got[1].header.revision), rev);
+    assert.equal(got[1].events.length, 0);
+  });
+});
+
 describe('auto-compaction', () => {
   let s: StoreProcess;
   let c: RawEtcdClient;
