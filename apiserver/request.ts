@@ -1,6 +1,7 @@
 // Request plumbing: URL -> resource, bounded body reading, YAML/JSON decoding, content negotiation.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import * as yaml from 'js-yaml';
+import { decodeProtobuf } from './protobuf.js';
 import {
   StatusError,
   badRequest,
@@ -104,7 +105,8 @@ const YAML_TYPES = new Set([
   'text/yaml',
   'application/apply-patch+yaml',
 ]);
-export const BODY_TYPES = ['application/json', 'application/yaml'];
+export const PROTOBUF = 'application/vnd.kubernetes.protobuf';
+export const BODY_TYPES = ['application/json', 'application/yaml', PROTOBUF];
 
 /** Decodes a JSON or YAML body to a value; malformed input is a 400 with the parser's message. */
 export function decodeBody(buf: Buffer, contentType: string, accepted: string[] = BODY_TYPES): unknown {
@@ -112,6 +114,7 @@ export function decodeBody(buf: Buffer, contentType: string, accepted: string[] 
   if (!accepted.includes(mt) && !(mt === 'application/x-yaml' && accepted.includes('application/yaml'))) {
     throw new StatusError(unsupportedMediaType(mt, accepted));
   }
+  if (mt === PROTOBUF) return decodeProtobuf(buf);
   const text = buf.toString('utf8');
   if (text.trim() === '') throw new StatusError(badRequest('the request body is empty'));
   if (YAML_TYPES.has(mt)) {

@@ -212,6 +212,48 @@ test('describe deployment, pod and node list their events', { skip }, async () =
   assert.match(await ok(['get', 'nodes']), /^n1\s+Ready\s+<none>\s+\d+s\s*/m);
 });
 
+test(
+  'kubectl create generators (protobuf bodies): configmap, secret, namespace, deployment, service',
+  { skip },
+  async () => {
+    assert.match(
+      await ok(['create', 'configmap', 'gen-cm', '--from-literal=a=1', '--from-literal=b=2']),
+      /configmap\/gen-cm created/,
+    );
+    assert.deepEqual(JSON.parse(await ok(['get', 'cm', 'gen-cm', '-o', 'json'])).data, { a: '1', b: '2' });
+    assert.match(
+      await ok(['create', 'secret', 'generic', 'gen-s', '--from-literal=pw=hunter2']),
+      /secret\/gen-s created/,
+    );
+    assert.equal(
+      JSON.parse(await ok(['get', 'secret', 'gen-s', '-o', 'json'])).data.pw,
+      Buffer.from('hunter2').toString('base64'),
+    );
+    assert.match(await ok(['create', 'namespace', 'gen-ns']), /namespace\/gen-ns created/);
+    assert.match(
+      await ok(['create', 'deployment', 'gen-d', '--image=nginx:1.27', '--port=80', '--replicas=2']),
+      /deployment.apps\/gen-d created/,
+    );
+    const d = JSON.parse(await ok(['get', 'deploy', 'gen-d', '-o', 'json']));
+    assert.equal(d.spec.replicas, 2);
+    assert.deepEqual(d.spec.selector, { matchLabels: { app: 'gen-d' } });
+    assert.equal(d.spec.template.spec.containers[0].ports[0].containerPort, 80);
+    assert.match(
+      await ok(['create', 'service', 'clusterip', 'gen-svc', '--tcp=80:8080']),
+      /service\/gen-svc created/,
+    );
+    const svc = JSON.parse(await ok(['get', 'svc', 'gen-svc', '-o', 'json']));
+    assert.deepEqual(svc.spec.ports, [{ name: '80-8080', protocol: 'TCP', port: 80, targetPort: 8080 }]);
+    assert.match(
+      await ok(['get', 'svc', 'gen-svc']),
+      /^gen-svc\s+ClusterIP\s+10\.\d+\.\d+\.\d+\s+<none>\s+80\/TCP\s+\d+s$/m,
+    );
+    assert.match(await ok(['run', 'gen-pod', '--image=busybox', '--labels=a=b']), /pod\/gen-pod created/);
+    await ok(['delete', 'deploy', 'gen-d']);
+    await ok(['delete', 'pod', 'gen-pod']);
+  },
+);
+
 test('get -w streams changes as table rows', { skip }, async () => {
   const w = startProcess(
     'kubectl',
