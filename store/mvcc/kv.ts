@@ -67,6 +67,8 @@ export class MvccStore {
   private log: RevisionEvents[] = [];
   private logStart = 0;
   private bytes = 0;
+  /** The deletions made at the compact revision: gone from the key index, still owed to watchers. */
+  private compactDeletes: Rec[] = [];
   private inTxn = false;
   onCommit: ((batch: RevisionEvents) => void) | undefined;
 
@@ -149,11 +151,15 @@ export class MvccStore {
     if (rev <= this.compactRev) throw ErrCompacted();
     if (rev > this.currentRev) throw ErrFutureRev();
     const emptied: string[] = [];
+    const deletesAtRev: Rec[] = [];
     this.index.forEachPair((k, h) => {
       const recs = h.recs;
       let i = lastAtOrBelow(recs, rev);
       if (i < 0) return;
-      if (!isLive(recs[i]!.kv)) i++;
+      if (!isLive(recs[i]!.kv)) {
+        if (recs[i]!.kv.modRevision === rev) deletesAtRev.push(recs[i]!);
+        i++;
+      }
       if (i <= 0) return;
       for (let j = 0; j < i; j++) this.bytes -= recSize(recs[j]!.kv);
       recs.splice(0, i);
@@ -161,12 +167,19 @@ export class MvccStore {
     });
     for (const k of emptied) this.index.delete(k);
     // Watchers may still start at the compact revision itself (etcd allows it, and clients retry at the
-    // compact_revision they were given). What survives of that revision is what a restored member would
-    // rebuild from the kept versions: its puts, without prev_kv (the versions before it are gone).
+    // compact_revision they were given), and a watcher that was behind may need it next. So revision
+    // `rev` stays in the log: its puts that are still the latest version of their key, and its deletes
+    // (kept aside in `compactDeletes`, also in snapshots, as the key index drops them), without prev_kv
+    // (the versions before are gone). etcd loses those deletes: a watcher resuming there misses them.
+    this.compactDeletes = deletesAtRev;
+    const deleted = new Set(deletesAtRev.map((r) => r.kv));
     while (this.logStart < this.log.length && this.log[this.logStart]!.rev < rev) this.logStart++;
     const atRev = this.log[this.logStart];
     if (atRev && atRev.rev === rev) {
-      const kept = (e: Event) => this.index.get(keyString(e.kv.key))?.recs[0]?.kv === e.kv;
+      const kept = (e: Event) =>
+        e.type === EventType.DELETE
+          ? deleted.has(e.kv)
+          : this.index.get(keyString(e.kv.key))?.recs[0]?.kv === e.kv;
       const events = atRev.events.filter(kept).map((e) => ({ type: e.type, kv: e.kv, prevKv: null }));
       if (events.length > 0) this.log[this.logStart] = { rev, events };
       else this.logStart++;
@@ -245,6 +258,8 @@ export class MvccStore {
       for (const r of h.recs) writeRec(w, r);
       if (w.length >= chunkBytes) yield w.take();
     }
+    w.uvarint(this.compactDeletes.length);
+    for (const d of this.compactDeletes) w.bytes(d.kv.key).uvarint(d.sub);
     w.raw(SNAPSHOT_END);
     yield w.take();
   }
@@ -277,7 +292,7 @@ export class MvccStore {
         }
         recs.push(rec);
         bytes += recSize(rec.kv);
-        if (rec.kv.modRevision >= compactRev && (rec.kv.modRevision > compactRev || isLive(rec.kv))) {
+        if (rec.kv.modRevision >= compactRev) {
           const prev = j > 0 && isLive(recs[j - 1]!.kv) ? recs[j - 1]!.kv : null;
           const ev: Event = {
             type: isLive(rec.kv) ? EventType.PUT : EventType.DELETE,
@@ -294,6 +309,18 @@ export class MvccStore {
       if (i > 0 && index.maxKey()! >= ks) throw new Error('mvcc: snapshot: keys out of order');
       index.set(ks, { key, recs });
     }
+    const compactDeletes: Rec[] = [];
+    for (let n = r.uvarint(), i = 0; i < n; i++) {
+      const key = r.bytes();
+      const rec: Rec = {
+        kv: { key, createRevision: 0, modRevision: compactRev, version: 0, value: EMPTY, lease: 0n },
+        sub: r.uvarint(),
+      };
+      compactDeletes.push(rec);
+      let list = byRev.get(compactRev);
+      if (!list) byRev.set(compactRev, (list = []));
+      list.push({ sub: rec.sub, ev: { type: EventType.DELETE, kv: rec.kv, prevKv: null } });
+    }
     if (!r.raw(SNAPSHOT_END.length).equals(SNAPSHOT_END)) throw new Error('mvcc: snapshot: bad trailer');
     if (r.remaining !== 0) throw new Error('mvcc: snapshot: trailing bytes');
     const log: RevisionEvents[] = [...byRev.entries()]
@@ -305,6 +332,7 @@ export class MvccStore {
     this.log = log;
     this.logStart = 0;
     this.bytes = bytes;
+    this.compactDeletes = compactDeletes;
   }
 
   // --- used by WriteTxn ---

@@ -327,3 +327,149 @@ test('catch-up responses are bounded in bytes too, never splitting a revision', 
   }
   assert.deepEqual(revs(c.out, id).length, 40);
 });
+
+test('randomized: under writes, compactions, pauses and cancels every watcher gets exactly its events', () => {
+  const seed = Number(process.env.WATCH_SEED ?? Date.now() % 1_000_000);
+  console.log(`watch model test seed=${seed} (replay with WATCH_SEED=${seed})`);
+  let x = seed >>> 0 || 1;
+  const rand = (n: number) => {
+    x ^= x << 13;
+    x >>>= 0;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    x >>>= 0;
+    return x % n;
+  };
+  const kv = new MvccStore();
+  const tasks: (() => void)[] = [];
+  const ws = new WatchableStore(kv, {
+    schedule: (fn) => tasks.push(fn),
+    syncBatchEvents: 1 + rand(20),
+    watchersPerSync: 1 + rand(4),
+  });
+  type Ev = { rev: number; key: string; type: number; value: string };
+  const all: Ev[] = [];
+  interface W {
+    stream: number;
+    id: number;
+    lo: string;
+    hi: string | undefined | null;
+    start: number;
+    noPut: boolean;
+    noDelete: boolean;
+    canceledByUs: boolean;
+  }
+  const watchers: W[] = [];
+  const outs: WatchResponse[][] = [[], [], []];
+  const streams = outs.map((out) =>
+    ws.newWatchStream({ onResponse: (r) => void out.push(r), maxPendingEvents: 1 + rand(8) }),
+  );
+  const key = () => `k${rand(10)}`;
+  for (let step = 0; step < 2000; step++) {
+    const op = rand(20);
+    if (op < 9) {
+      const t = kv.write();
+      const used = new Set<string>();
+      for (let i = 0, n = 1 + rand(3); i < n; i++) {
+        const k = key();
+        if (used.has(k)) continue;
+        used.add(k);
+        if (rand(4) === 0) t.deleteRange(b(k), undefined);
+        else t.put(b(k), b(`v${step}`), 0n);
+      }
+      t.end();
+      if (t.changes().length)
+        for (const e of t.changes())
+          all.push({
+            rev: e.kv.modRevision,
+            key: e.kv.key.toString(),
+            type: e.type,
+            value: e.kv.value.toString(),
+          });
+    } else if (op === 9 && rand(4) === 0) {
+      const lo = kv.compactRevision() + 1;
+      if (lo <= kv.rev()) kv.compact(lo + rand(kv.rev() - lo + 1));
+    } else if (op < 12) {
+      const si = rand(3);
+      const lo = key();
+      const r = rand(3);
+      const hi = r === 0 ? undefined : r === 1 ? null : `k${Number(lo.slice(1)) + 1 + rand(4)}`;
+      const start = rand(3) === 0 ? 0 : 1 + rand(kv.rev() + 2);
+      const filters = rand(4) === 0 ? [rand(2)] : [];
+      const id = streams[si]!.watch({
+        key: b(lo),
+        rangeEnd: hi === undefined ? undefined : hi === null ? Buffer.from([0]) : b(hi),
+        startRevision: start,
+        filters,
+      });
+      if (typeof id !== 'number') {
+        assert.equal(id.kind, 'empty-watcher-range'); // 'k10' sorts before 'k9'
+        continue;
+      }
+      watchers.push({
+        stream: si,
+        id: id as number,
+        lo,
+        hi,
+        start: start || kv.rev() + 1,
+        noPut: filters[0] === 0,
+        noDelete: filters[0] === 1,
+        canceledByUs: false,
+      });
+    } else if (op === 12 && watchers.length) {
+      const w = watchers[rand(watchers.length)]!;
+      if (!w.canceledByUs && streams[w.stream]!.cancel(w.id)) w.canceledByUs = true;
+    } else if (op < 16) {
+      const s = streams[rand(3)]!;
+      if (s.paused) s.resume();
+      else s.pause();
+    } else if (tasks.length) {
+      tasks.shift()!();
+    }
+  }
+  for (const s of streams) s.resume();
+  for (let i = 0; tasks.length; i++) {
+    assert.ok(i < 100_000, `seed ${seed}: catch-up never finished`);
+    tasks.shift()!();
+  }
+  for (const w of watchers) {
+    const resps = outs[w.stream]!.filter((r) => r.watchId === w.id);
+    const got = resps.flatMap((r) =>
+      r.events.map((e) => ({
+        rev: e.kv.modRevision,
+        key: e.kv.key.toString(),
+        type: e.type,
+        value: e.kv.value.toString(),
+      })),
+    );
+    const want = all.filter(
+      (e) =>
+        e.rev >= w.start &&
+        (w.hi === undefined ? e.key === w.lo : e.key >= w.lo && (w.hi === null || e.key < w.hi)) &&
+        !(e.type === 0 && w.noPut) &&
+        !(e.type === 1 && w.noDelete),
+    );
+    const what = `seed ${seed}: watcher ${w.stream}/${w.id} ${w.lo}..${w.hi} from ${w.start}`;
+    // Never a revision split across responses.
+    for (let i = 1; i < resps.length; i++) {
+      const prev = resps[i - 1]!.events;
+      const cur = resps[i]!.events;
+      if (prev.length && cur.length)
+        assert.ok(prev[prev.length - 1]!.kv.modRevision < cur[0]!.kv.modRevision, what);
+    }
+    const compacted = resps.find((r) => r.compactRevision);
+    if (w.canceledByUs || compacted) {
+      assert.deepEqual(got, want.slice(0, got.length), `${what}: a prefix`);
+      if (compacted && !w.canceledByUs) {
+        const last = got.length ? got[got.length - 1]!.rev : w.start - 1;
+        assert.ok(
+          compacted.compactRevision! > last + 1 || compacted.compactRevision! > w.start,
+          `${what}: canceled only when behind the compaction`,
+        );
+        assert.ok(compacted.canceled);
+      }
+    } else {
+      assert.deepEqual(got, want, what);
+    }
+  }
+});
