@@ -68,7 +68,9 @@ export function fmtMessage(m: Message): string {
     s += ` Log:${m.logTerm}/${m.index}`;
   else if (m.index !== 0 || m.type === 'MsgAppResp') s += ` Index:${m.index}`;
   if (m.commit !== 0 || m.type === 'MsgApp' || m.type === 'MsgHeartbeat') s += ` Commit:${m.commit}`;
-  if (m.reject) s += ` Rejected (Hint: ${m.rejectHint}${m.logTerm ? `, LogTerm: ${m.logTerm}` : ''})`;
+  if (m.reject && m.type === 'MsgAppResp') {
+    s += ` Rejected (Hint: ${m.rejectHint}${m.logTerm ? `, LogTerm: ${m.logTerm}` : ''})`;
+  } else if (m.reject) s += ' Rejected';
   if (m.entries.length > 0) s += ` Entries:[${m.entries.map(fmtEntry).join(', ')}]`;
   if (m.snapshot) s += ` Snapshot: ${fmtSnap(m.snapshot)}`;
   if (m.context.byteLength > 0) s += ` Context:${dec.decode(m.context)}`;
@@ -82,6 +84,7 @@ export class InteractionEnv {
   private level = LEVELS['none']!;
   private readonly blocked = new Set<string>();
   private electionTick = 10;
+  private maxSizePerMsg = 1 << 20;
   private readonly heartbeatTick = 1;
 
   private write(line: string): void {
@@ -250,7 +253,7 @@ export class InteractionEnv {
       random: () => 0.5,
       electionTick: this.electionTick,
       heartbeatTick: this.heartbeatTick,
-      maxSizePerMsg: 1 << 20,
+      maxSizePerMsg: this.maxSizePerMsg,
       maxInflightMsgs: 256,
       applied,
       logger: this.logger(id),
@@ -259,7 +262,10 @@ export class InteractionEnv {
     });
   }
 
-  /** add-nodes N [voters=(1,2,3)] [learners=(4)] [election-tick=10]: without voters, nodes join empty. */
+  /**
+   * add-nodes N [voters=(1,2,3)] [learners=(4)] [election-tick=10] [max-size-per-msg=BYTES]: without voters,
+   * nodes join empty.
+   */
   private addNodes(cmd: Command): void {
     const n = Number(cmd.args[0] ?? '1');
     const list = (k: string): NodeId[] | undefined => {
@@ -274,6 +280,7 @@ export class InteractionEnv {
     const voters = list('voters');
     const learners = list('learners');
     if (cmd.kv.has('election-tick')) this.electionTick = Number(cmd.kv.get('election-tick'));
+    if (cmd.kv.has('max-size-per-msg')) this.maxSizePerMsg = Number(cmd.kv.get('max-size-per-msg'));
     for (let i = 0; i < n; i++) {
       const id = String(this.nodes.size + 1);
       const storage = new MemoryStorage();
