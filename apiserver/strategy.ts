@@ -92,10 +92,33 @@ function keepSystemMeta(next: ObjectMeta, old: ObjectMeta): void {
   if (old.generation !== undefined) next.generation = old.generation;
 }
 
+/** Deep equality of JSON values, ignoring the order of object keys. */
+export function jsonEqual(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
+  if (Array.isArray(a) !== Array.isArray(b)) return false;
+  if (Array.isArray(a)) {
+    const bb = b as unknown[];
+    return a.length === bb.length && a.every((x, i) => jsonEqual(x, bb[i]));
+  }
+  const ao = a as Record<string, unknown>;
+  const bo = b as Record<string, unknown>;
+  const ak = Object.keys(ao).filter((k) => ao[k] !== undefined);
+  const bk = Object.keys(bo).filter((k) => bo[k] !== undefined);
+  return (
+    ak.length === bk.length &&
+    ak.every((k) => Object.prototype.hasOwnProperty.call(bo, k) && jsonEqual(ao[k], bo[k]))
+  );
+}
+
+/**
+ * Whether a write would change nothing but resourceVersion and managedFields bookkeeping: such writes
+ * are skipped (no new revision, no watch event), so a controller re-writing the same status is free.
+ */
 export function sameContent(a: KubeObject, b: KubeObject): boolean {
-  const strip = (o: KubeObject): string => {
+  const strip = (o: KubeObject): KubeObject => {
     const { resourceVersion: _rv, managedFields: _mf, ...meta } = o.metadata;
-    return JSON.stringify({ ...o, metadata: meta });
+    return { ...o, metadata: meta };
   };
-  return strip(a) === strip(b);
+  return jsonEqual(strip(a), strip(b));
 }
