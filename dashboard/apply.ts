@@ -36,24 +36,36 @@ export function parseManifest(text: string): KubeObject[] {
   for (const d of docs) {
     if (d === null || d === undefined) continue;
     if (typeof d !== 'object' || Array.isArray(d))
-      throw new ManifestError(`document ${out.length + 1} is not a mapping (an object with apiVersion and kind)`);
+      throw new ManifestError(
+        `document ${out.length + 1} is not a mapping (an object with apiVersion and kind)`,
+      );
     const o = d as KubeObject;
     if (o.kind === 'List' && Array.isArray((o as any).items)) out.push(...((o as any).items as KubeObject[]));
     else out.push(o);
-    if (out.length > MAX_DOCUMENTS) throw new ManifestError(`more than ${MAX_DOCUMENTS} objects in one manifest`);
+    if (out.length > MAX_DOCUMENTS)
+      throw new ManifestError(`more than ${MAX_DOCUMENTS} objects in one manifest`);
   }
   if (out.length === 0) throw new ManifestError('the manifest has no objects');
   return out;
 }
 
-export async function applyManifest(client: KubeClient, text: string, defaultNamespace = 'default'): Promise<ApplyResult[]> {
+export async function applyManifest(
+  client: KubeClient,
+  text: string,
+  defaultNamespace = 'default',
+): Promise<ApplyResult[]> {
   const objs = parseManifest(text);
   const results: ApplyResult[] = [];
   for (const [i, o] of objs.entries()) results.push(await applyOne(client, o, i + 1, defaultNamespace));
   return results;
 }
 
-async function applyOne(client: KubeClient, o: KubeObject, doc: number, defaultNamespace: string): Promise<ApplyResult> {
+async function applyOne(
+  client: KubeClient,
+  o: KubeObject,
+  doc: number,
+  defaultNamespace: string,
+): Promise<ApplyResult> {
   const res: ApplyResult = { doc, kind: o.kind, name: o.metadata?.name };
   if (typeof o.apiVersion !== 'string' || typeof o.kind !== 'string') {
     res.error = makeStatus(400, 'BadRequest', `document ${doc}: apiVersion and kind are required`);
@@ -61,7 +73,11 @@ async function applyOne(client: KubeClient, o: KubeObject, doc: number, defaultN
   }
   const r = resourceForOwner(o.apiVersion, o.kind);
   if (!r) {
-    res.error = makeStatus(404, 'NotFound', `no kind "${o.kind}" is registered for version "${o.apiVersion}"`);
+    res.error = makeStatus(
+      404,
+      'NotFound',
+      `no kind "${o.kind}" is registered for version "${o.apiVersion}"`,
+    );
     return res;
   }
   if (!o.metadata || typeof o.metadata !== 'object') o.metadata = {};
@@ -83,7 +99,9 @@ async function applyOne(client: KubeClient, o: KubeObject, doc: number, defaultN
       if (!updated.ok) res.error = updated.status;
       else
         res.action =
-          updated.value.metadata.resourceVersion === existing.value.metadata.resourceVersion ? 'unchanged' : 'configured';
+          updated.value.metadata.resourceVersion === existing.value.metadata.resourceVersion
+            ? 'unchanged'
+            : 'configured';
       return res;
     }
     if (existing.status.code !== 404) {

@@ -51,7 +51,11 @@ export class ControlClient {
     } catch (err) {
       throw new ControlError(502, `control API at ${this.url} unreachable: ${(err as Error).message}`);
     }
-    if (!r.ok) throw new ControlError(r.status, `control API: ${method} ${path}: ${r.status} ${(await r.text()).slice(0, 300)}`);
+    if (!r.ok)
+      throw new ControlError(
+        r.status,
+        `control API: ${method} ${path}: ${r.status} ${(await r.text()).slice(0, 300)}`,
+      );
     return r;
   }
 }

@@ -109,7 +109,8 @@ export class KubeFeed {
   private async reflect(kind: WorkloadKind, type: ResourceType, namespace?: string): Promise<void> {
     let rv: string | undefined;
     let failures = 0;
-    const backoff = () => new Promise((r) => setTimeout(r, Math.min(5000, 200 * 2 ** Math.min(failures++, 5))));
+    const backoff = () =>
+      new Promise((r) => setTimeout(r, Math.min(5000, 200 * 2 ** Math.min(failures++, 5))));
     while (!this.abort.signal.aborted) {
       if (rv === undefined) {
         const l = await this.client.listAll<KubeObject>(type, { namespace });
@@ -160,7 +161,8 @@ export class KubeFeed {
 
   private noteError(kind: WorkloadKind, st: Status): void {
     this.lastError = `${kind}: ${st.code} ${st.message ?? ''}`;
-    if (!this.abort.signal.aborted) this.log.debug('watch interrupted', { kind, code: st.code, message: st.message });
+    if (!this.abort.signal.aborted)
+      this.log.debug('watch interrupted', { kind, code: st.code, message: st.message });
   }
 
   private apply(kind: WorkloadKind, type: string, o: KubeObject): void {
@@ -243,7 +245,8 @@ export function view(kind: WorkloadKind, id: string, o: KubeObject): View {
         id,
         name,
         renew: Number.isFinite(renew) ? renew : undefined,
-        durationSeconds: typeof spec.leaseDurationSeconds === 'number' ? spec.leaseDurationSeconds : undefined,
+        durationSeconds:
+          typeof spec.leaseDurationSeconds === 'number' ? spec.leaseDurationSeconds : undefined,
       };
     }
   }

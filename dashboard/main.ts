@@ -37,10 +37,18 @@ const program = new Command()
   .option('--kubeconfig <file>', 'kubeconfig to reach the API server (instead of --server)')
   .requiredOption('--etcd-servers <urls>', 'comma-separated store client URLs, one per member', urls)
   .option('--etcd-prefix <prefix>', 'key prefix the API server stores under', '/registry')
-  .option('--cluster-control <url>', "the supervisor's control API (enables the stop/restart/pause buttons)", url)
+  .option(
+    '--cluster-control <url>',
+    "the supervisor's control API (enables the stop/restart/pause buttons)",
+    url,
+  )
   .option('--bind-address <ip>', 'address to listen on', '127.0.0.1')
   .option('--port <port>', 'port to listen on (0 picks a free one)', int, 8090)
-  .option('--manifests-dir <dir>', 'folder of example manifests the Apply panel offers', defaultManifestsDir())
+  .option(
+    '--manifests-dir <dir>',
+    'folder of example manifests the Apply panel offers',
+    defaultManifestsDir(),
+  )
   .option('--status-interval <ms>', 'how often each member is asked for its Status', int, 1000)
   .option('--batch-interval <ms>', 'how often changes are pushed to the page', int, 100)
   .option('--log-level <level>', 'debug, info, warn or error', 'info');
@@ -66,7 +74,8 @@ try {
   log = new Logger('dashboard', parseLogLevel(o.logLevel));
   apiserver = configFromFlags({ server: o.server, kubeconfig: o.kubeconfig });
   if (o.statusInterval < 100) throw new Error('--status-interval must be at least 100 ms');
-  if (o.batchInterval < 16 || o.batchInterval > 5000) throw new Error('--batch-interval must be between 16 and 5000 ms');
+  if (o.batchInterval < 16 || o.batchInterval > 5000)
+    throw new Error('--batch-interval must be between 16 and 5000 ms');
 } catch (err) {
   console.error(`error: ${(err as Error).message}`);
   process.exit(2);

@@ -10,7 +10,15 @@ import { KubeClient, type ClientConfig } from '../apimachinery/client.js';
 import { RESOURCES } from '../apimachinery/index.js';
 import type { Logger } from '../common/index.js';
 import { applyManifest, ManifestError, MAX_MANIFEST_BYTES } from './apply.js';
-import { ACTIONS, ControlClient, ControlError, sameEndpoint, urlsOf, type Action, type Component } from './control.js';
+import {
+  ACTIONS,
+  ControlClient,
+  ControlError,
+  sameEndpoint,
+  urlsOf,
+  type Action,
+  type Component,
+} from './control.js';
 import { KubeFeed, type View, type WorkloadKind } from './kubefeed.js';
 import { StoreFeed, shortError, type LeaderChange, type MemberStatus, type StoreEvent } from './storefeed.js';
 
@@ -80,7 +88,12 @@ export class DashboardServer {
     this.kubeClient = new KubeClient({ ...opts.apiserver, userAgent: 'dashboard', timeoutMs: 15_000 });
     if (opts.clusterControl) this.control = new ControlClient(opts.clusterControl);
     this.store = new StoreFeed(
-      { endpoints: opts.etcdServers, prefix: opts.etcdPrefix, statusIntervalMs: opts.statusIntervalMs, log: opts.log },
+      {
+        endpoints: opts.etcdServers,
+        prefix: opts.etcdPrefix,
+        statusIntervalMs: opts.statusIntervalMs,
+        log: opts.log,
+      },
       {
         members: (_m, change) => {
           this.membersDirty = true;
@@ -283,7 +296,9 @@ export class DashboardServer {
   /** Members with the supervisor's name and state for each (matched by client URL). */
   private decoratedMembers(): (MemberStatus & { component?: string; state?: string; pid?: number })[] {
     return this.store.members.map((m) => {
-      const c = this.components.find((x) => x.kind === 'store' && urlsOf(x).some((u) => sameEndpoint(u, m.endpoint)));
+      const c = this.components.find(
+        (x) => x.kind === 'store' && urlsOf(x).some((u) => sameEndpoint(u, m.endpoint)),
+      );
       return c ? { ...m, component: c.name, state: c.state, pid: c.pid } : m;
     });
   }
@@ -317,67 +332,102 @@ export class DashboardServer {
     app.use(express.static(publicDir(), { index: 'index.html', maxAge: 0 }));
     app.get('/healthz', (_req, res) => void res.type('text/plain').send('ok'));
     app.get('/api/info', (_req, res) => void res.json(this.info()));
-    app.get('/api/stats', (_req, res) =>
-      void res.json({
-        ...this.counters,
-        clients: this.clients.size,
-        keys: this.store.keys.size,
-        revision: this.store.revision,
-        synced: this.kube.synced,
-        objects: Object.fromEntries(WORKLOAD_KINDS.map((k) => [k, this.kube.objects[k].size])),
-      }),
+    app.get(
+      '/api/stats',
+      (_req, res) =>
+        void res.json({
+          ...this.counters,
+          clients: this.clients.size,
+          keys: this.store.keys.size,
+          revision: this.store.revision,
+          synced: this.kube.synced,
+          objects: Object.fromEntries(WORKLOAD_KINDS.map((k) => [k, this.kube.objects[k].size])),
+        }),
     );
-    app.get('/api/key', (req, res) => void this.wrap(res, async () => {
-      const key = String(req.query.key ?? '');
-      if (!key) return bad(res, 'query parameter "key" is required');
-      return res.json(await this.store.history(key));
-    }));
-    app.get('/api/value', (req, res) => void this.wrap(res, async () => {
-      const key = String(req.query.key ?? '');
-      const rev = Number(req.query.rev);
-      if (!key || !Number.isSafeInteger(rev) || rev <= 0) return bad(res, '"key" and a positive "rev" are required');
-      return res.json(await this.store.valueAt(key, rev));
-    }));
-    app.get('/api/timetravel', (req, res) => void this.wrap(res, async () => {
-      const rev = Number(req.query.rev);
-      if (!Number.isSafeInteger(rev) || rev <= 0) return bad(res, '"rev" must be a positive revision');
-      return res.json(await this.store.timeTravel(rev));
-    }));
-    app.get('/api/compact-revision', (_req, res) => void this.wrap(res, async () => {
-      return res.json({ compactRevision: await this.store.compactRevision(), current: this.store.revision });
-    }));
+    app.get(
+      '/api/key',
+      (req, res) =>
+        void this.wrap(res, async () => {
+          const key = String(req.query.key ?? '');
+          if (!key) return bad(res, 'query parameter "key" is required');
+          return res.json(await this.store.history(key));
+        }),
+    );
+    app.get(
+      '/api/value',
+      (req, res) =>
+        void this.wrap(res, async () => {
+          const key = String(req.query.key ?? '');
+          const rev = Number(req.query.rev);
+          if (!key || !Number.isSafeInteger(rev) || rev <= 0)
+            return bad(res, '"key" and a positive "rev" are required');
+          return res.json(await this.store.valueAt(key, rev));
+        }),
+    );
+    app.get(
+      '/api/timetravel',
+      (req, res) =>
+        void this.wrap(res, async () => {
+          const rev = Number(req.query.rev);
+          if (!Number.isSafeInteger(rev) || rev <= 0) return bad(res, '"rev" must be a positive revision');
+          return res.json(await this.store.timeTravel(rev));
+        }),
+    );
+    app.get(
+      '/api/compact-revision',
+      (_req, res) =>
+        void this.wrap(res, async () => {
+          return res.json({
+            compactRevision: await this.store.compactRevision(),
+            current: this.store.revision,
+          });
+        }),
+    );
     app.get('/api/manifests', (_req, res) => void res.json(this.manifestNames()));
     app.get('/api/manifests/:name', (req, res) => {
       const name = String(req.params.name);
       // Only names from the listing: a request cannot climb out of the folder.
-      if (!this.manifestNames().includes(name)) return void res.status(404).json({ message: `no manifest "${name}"` });
+      if (!this.manifestNames().includes(name))
+        return void res.status(404).json({ message: `no manifest "${name}"` });
       res.type('text/plain').send(readFileSync(join(this.opts.manifestsDir, name), 'utf8'));
     });
     app.post(
       '/api/apply',
       express.text({ type: '*/*', limit: MAX_MANIFEST_BYTES }),
-      (req: Request, res: Response) => void this.wrap(res, async () => {
-        const text = typeof req.body === 'string' ? req.body : '';
-        try {
-          return res.json({ results: await applyManifest(this.kubeClient, text) });
-        } catch (err) {
-          if (err instanceof ManifestError) return bad(res, err.message);
-          throw err;
-        }
-      }),
+      (req: Request, res: Response) =>
+        void this.wrap(res, async () => {
+          const text = typeof req.body === 'string' ? req.body : '';
+          try {
+            return res.json({ results: await applyManifest(this.kubeClient, text) });
+          } catch (err) {
+            if (err instanceof ManifestError) return bad(res, err.message);
+            throw err;
+          }
+        }),
     );
-    app.get('/api/components', (_req, res) => void this.wrap(res, async () => {
-      if (!this.control) return res.status(404).json({ message: 'the dashboard was started without --cluster-control' });
-      return res.json(await this.control.components());
-    }));
-    app.post('/api/components/:name/:action', (req, res) => void this.wrap(res, async () => {
-      if (!this.control) return res.status(404).json({ message: 'the dashboard was started without --cluster-control' });
-      const action = String(req.params.action) as Action;
-      if (!ACTIONS.includes(action)) return bad(res, `unknown action "${action}" (want ${ACTIONS.join(', ')})`);
-      const out = await this.control.act(String(req.params.name), action);
-      void this.refreshComponents();
-      return res.json(out ?? { ok: true });
-    }));
+    app.get(
+      '/api/components',
+      (_req, res) =>
+        void this.wrap(res, async () => {
+          if (!this.control)
+            return res.status(404).json({ message: 'the dashboard was started without --cluster-control' });
+          return res.json(await this.control.components());
+        }),
+    );
+    app.post(
+      '/api/components/:name/:action',
+      (req, res) =>
+        void this.wrap(res, async () => {
+          if (!this.control)
+            return res.status(404).json({ message: 'the dashboard was started without --cluster-control' });
+          const action = String(req.params.action) as Action;
+          if (!ACTIONS.includes(action))
+            return bad(res, `unknown action "${action}" (want ${ACTIONS.join(', ')})`);
+          const out = await this.control.act(String(req.params.name), action);
+          void this.refreshComponents();
+          return res.json(out ?? { ok: true });
+        }),
+    );
     app.use('/api', (_req, res) => void res.status(404).json({ message: 'no such API path' }));
   }
 
@@ -406,12 +456,14 @@ function bad(res: Response, message: string): Response {
 /** dashboard/public from the source tree, whether this file runs from dist/dashboard or dashboard/. */
 export function publicDir(): string {
   const here = fileURLToPath(new URL('.', import.meta.url));
-  for (const p of [join(here, 'public'), resolve(here, '../../dashboard/public')]) if (existsSync(join(p, 'index.html'))) return p;
+  for (const p of [join(here, 'public'), resolve(here, '../../dashboard/public')])
+    if (existsSync(join(p, 'index.html'))) return p;
   throw new Error(`dashboard/public not found near ${here}`);
 }
 
 export function defaultManifestsDir(): string {
   const here = fileURLToPath(new URL('.', import.meta.url));
-  for (const p of [resolve(here, '../manifests'), resolve(here, '../../manifests')]) if (existsSync(p)) return p;
+  for (const p of [resolve(here, '../manifests'), resolve(here, '../../manifests')])
+    if (existsSync(p)) return p;
   return resolve(here, '../manifests');
 }

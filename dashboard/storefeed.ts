@@ -73,7 +73,13 @@ export interface KeyHistory {
 }
 
 export type TimeTravel =
-  | { ok: true; revision: number; current: number; keys: [string, number, number, number][]; truncated: boolean }
+  | {
+      ok: true;
+      revision: number;
+      current: number;
+      keys: [string, number, number, number][];
+      truncated: boolean;
+    }
   | {
       ok: false;
       code: 'compacted' | 'future' | 'unavailable';
@@ -92,6 +98,45 @@ const PAGE = 2000;
 const MAX_HISTORY = 40;
 const MAX_VALUE_CHARS = 256 * 1024;
 const STATUS_TIMEOUT_MS = 1500;
+
+/**
+ * The etcd3 client's fault handling, replaced: its default per-host circuit breaker stays open for 5 s after
+ * three failures, which would hide a member's restart from a page whose point is to show it. Hosts pass
+ * calls straight through; a call is tried up to three times, each time on the next host.
+ */
+const passThrough = { execute: (fn: (ctx: unknown) => unknown) => Promise.resolve().then(() => fn({})) };
+const retryOnNextHost = {
+  async execute(fn: (ctx: unknown) => unknown): Promise<unknown> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await fn({ attempt });
+      } catch (err) {
+        if (attempt >= 3 || !isUnavailable(err)) throw err;
+        await new Promise((r) => setTimeout(r, 100 * attempt));
+      }
+    }
+  },
+};
+/** Watch reconnects: 100 ms doubling to at most 2 s (the client's default waits up to 30 s). */
+class WatchBackoff {
+  constructor(readonly duration: number) {}
+  next(): WatchBackoff {
+    return new WatchBackoff(Math.min(2000, Math.max(100, this.duration * 2)));
+  }
+}
+const faultHandling = {
+  host: () => passThrough,
+  global: retryOnNextHost,
+  watchBackoff: new WatchBackoff(0),
+} as any;
+
+function isUnavailable(err: unknown): boolean {
+  const e = err as { code?: number; name?: string; message?: string };
+  return (
+    e?.code === 14 ||
+    /Unavailable|unavailable|ECONNREFUSED|No connection|deadline/i.test(`${e?.name} ${e?.message}`)
+  );
+}
 
 export interface StoreFeedOptions {
   endpoints: string[];
@@ -128,7 +173,7 @@ export class StoreFeed {
     private readonly listener: StoreFeedListener,
   ) {
     if (opts.endpoints.length === 0) throw new Error('at least one store endpoint is required');
-    this.client = new Etcd3({ hosts: opts.endpoints, dialTimeout: 3000 });
+    this.client = new Etcd3({ hosts: opts.endpoints, dialTimeout: 3000, faultHandling });
     this.members = opts.endpoints.map((endpoint) => ({
       endpoint,
       reachable: false,
@@ -160,7 +205,7 @@ export class StoreFeed {
   private memberClient(endpoint: string): Etcd3 {
     let c = this.memberClients.get(endpoint);
     if (!c) {
-      c = new Etcd3({ hosts: [endpoint], dialTimeout: STATUS_TIMEOUT_MS });
+      c = new Etcd3({ hosts: [endpoint], dialTimeout: STATUS_TIMEOUT_MS, faultHandling });
       this.memberClients.set(endpoint, c);
     }
     return c;
@@ -185,7 +230,8 @@ export class StoreFeed {
       // The leader is who the highest-term reachable member says it is.
       let best: MemberStatus | undefined;
       for (const r of results)
-        if (r.reachable && r.leader && r.leader !== '0' && (!best || (r.term ?? 0) > (best.term ?? 0))) best = r;
+        if (r.reachable && r.leader && r.leader !== '0' && (!best || (r.term ?? 0) > (best.term ?? 0)))
+          best = r;
       const leader = best?.leader;
       let change: LeaderChange | undefined;
       if (leader !== this.leader && !(leader === undefined && this.leader === undefined)) {
@@ -211,7 +257,13 @@ export class StoreFeed {
       });
       const id = hexId(s.header.member_id);
       const leader = hexId(s.leader);
-      const role: Role = s.isLearner ? 'learner' : leader === id ? 'leader' : leader === '0' ? 'unknown' : 'follower';
+      const role: Role = s.isLearner
+        ? 'learner'
+        : leader === id
+          ? 'leader'
+          : leader === '0'
+            ? 'unknown'
+            : 'follower';
       return {
         endpoint,
         id,
@@ -297,7 +349,8 @@ export class StoreFeed {
       };
       if (e.rev > this.revision) this.revision = e.rev;
       if (type === 'PUT') {
-        if (this.keys.has(key) || this.keys.size < MAX_KEYS) this.keys.set(key, { c: e.c, m: e.m, v: e.v, size: e.size });
+        if (this.keys.has(key) || this.keys.size < MAX_KEYS)
+          this.keys.set(key, { c: e.c, m: e.m, v: e.v, size: e.size });
       } else this.keys.delete(key);
       this.listener.event(e);
     };
@@ -342,7 +395,12 @@ export class StoreFeed {
       rev ??= headerRev;
       for (const kv of r.kvs) {
         if (out.length >= max) return { keys: { keys: out, truncated: true }, revision: headerRev };
-        out.push([kv.key.toString('utf8'), Number(kv.create_revision), Number(kv.mod_revision), Number(kv.version)]);
+        out.push([
+          kv.key.toString('utf8'),
+          Number(kv.create_revision),
+          Number(kv.mod_revision),
+          Number(kv.version),
+        ]);
       }
       if (!r.more || r.kvs.length === 0) break;
       from = Buffer.concat([r.kvs[r.kvs.length - 1]!.key, Buffer.from([0])]);
@@ -387,9 +445,15 @@ export class StoreFeed {
   }
 
   /** A key's value at a revision (for time travel). */
-  async valueAt(key: string, revision: number): Promise<{ ok: true; kv?: KeyVersion } | { ok: false; message: string }> {
+  async valueAt(
+    key: string,
+    revision: number,
+  ): Promise<{ ok: true; kv?: KeyVersion } | { ok: false; message: string }> {
     try {
-      const r = await this.client.kv.range({ key: Buffer.from(key), revision }, { deadline: Date.now() + 5000 });
+      const r = await this.client.kv.range(
+        { key: Buffer.from(key), revision },
+        { deadline: Date.now() + 5000 },
+      );
       const kv = r.kvs[0];
       if (!kv) return { ok: true };
       return {

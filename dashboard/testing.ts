@@ -199,7 +199,10 @@ export async function startTestCluster(opts: TestClusterOptions = {}): Promise<T
     },
     logs() {
       const tail = (s: string) => s.split('\n').slice(-25).join('\n');
-      return [...components.map((c) => `--- ${c.name} ---\n${tail(c.output())}`), `--- dashboard ---\n${tail(dashboard?.output() ?? '')}`].join('\n');
+      return [
+        ...components.map((c) => `--- ${c.name} ---\n${tail(c.output())}`),
+        `--- dashboard ---\n${tail(dashboard?.output() ?? '')}`,
+      ].join('\n');
     },
   };
   try {
@@ -247,7 +250,9 @@ export async function startTestCluster(opts: TestClusterOptions = {}): Promise<T
 }
 
 /** The supervisor's control API (GET /components, POST /components/<name>/<action>) over our processes. */
-export async function startControlServer(components: Managed[]): Promise<{ url: string; close(): Promise<void> }> {
+export async function startControlServer(
+  components: Managed[],
+): Promise<{ url: string; close(): Promise<void> }> {
   const server = http.createServer((req, res) => {
     const reply = (code: number, body: unknown) => {
       res.writeHead(code, { 'content-type': 'application/json' });
@@ -257,7 +262,13 @@ export async function startControlServer(components: Managed[]): Promise<{ url: 
     if (req.method === 'GET' && u.pathname === '/components') {
       return reply(
         200,
-        components.map((c) => ({ name: c.name, kind: c.kind, pid: c.running ? c.proc!.pid : undefined, state: c.state, urls: c.urls })),
+        components.map((c) => ({
+          name: c.name,
+          kind: c.kind,
+          pid: c.running ? c.proc!.pid : undefined,
+          state: c.state,
+          urls: c.urls,
+        })),
       );
     }
     const m = /^\/components\/([^/]+)\/(stop|kill|start|pause|resume)$/.exec(u.pathname);

@@ -8,7 +8,10 @@ const MAX_KEYS_SHOWN = 300; // key rows drawn in one open group (filter to narro
 
 const $ = (id) => document.getElementById(id);
 const esc = (s) =>
-  String(s ?? '').replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]);
+  String(s ?? '').replace(
+    /[&<>"']/g,
+    (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c],
+  );
 
 // ---- the model ---------------------------------------------------------------------------------------
 
@@ -26,18 +29,40 @@ const state = {
   newEvents: [], // arrived since the last stream redraw
   eventsDropped: 0,
   pausedCount: 0,
-  wl: { deployments: new Map(), replicasets: new Map(), pods: new Map(), nodes: new Map(), leases: new Map() },
+  wl: {
+    deployments: new Map(),
+    replicasets: new Map(),
+    pods: new Map(),
+    nodes: new Map(),
+    leases: new Map(),
+  },
   serverSkewMs: 0,
   newLeader: undefined,
 };
 const resources = new Map(); // plural -> kind
 
-const dirty = { members: false, events: false, keys: false, workloads: false, header: false, eventsReset: false };
+const dirty = {
+  members: false,
+  events: false,
+  keys: false,
+  workloads: false,
+  header: false,
+  eventsReset: false,
+};
 let lastHeavy = 0;
 let frameScheduled = false;
 
 // Page health, read by the measurement script (window.__dashboard.stats) and shown in the header.
-const stats = { fps: 0, lagMs: 0, updatesPerSec: 0, messagesPerSec: 0, renderMs: 0, longTasks: 0, totalUpdates: 0, totalMessages: 0 };
+const stats = {
+  fps: 0,
+  lagMs: 0,
+  updatesPerSec: 0,
+  messagesPerSec: 0,
+  renderMs: 0,
+  longTasks: 0,
+  totalUpdates: 0,
+  totalMessages: 0,
+};
 const counters = { frames: 0, updates: 0, messages: 0, maxLag: 0, renderMs: 0 };
 window.__dashboard = { state, stats };
 
@@ -85,9 +110,17 @@ function onSnapshot(s) {
   state.keys = new Map(s.keys.map(([k, c, m, v]) => [k, [c, m, v]]));
   state.events = s.events.slice(-MAX_EVENTS);
   state.newEvents = [];
-  for (const kind of Object.keys(state.wl)) state.wl[kind] = new Map((s.workloads[kind] ?? []).map((v) => [v.id, v]));
+  for (const kind of Object.keys(state.wl))
+    state.wl[kind] = new Map((s.workloads[kind] ?? []).map((v) => [v.id, v]));
   counters.updates += s.keys.length;
-  Object.assign(dirty, { members: true, events: true, eventsReset: true, keys: true, workloads: true, header: true });
+  Object.assign(dirty, {
+    members: true,
+    events: true,
+    eventsReset: true,
+    keys: true,
+    workloads: true,
+    header: true,
+  });
   if (ttRange.value === '1') setTTRevision(s.revision);
 }
 
@@ -183,7 +216,9 @@ function render() {
     expected = now + 50;
   }, 50);
   try {
-    new PerformanceObserver((l) => (stats.longTasks += l.getEntries().length)).observe({ entryTypes: ['longtask'] });
+    new PerformanceObserver((l) => (stats.longTasks += l.getEntries().length)).observe({
+      entryTypes: ['longtask'],
+    });
   } catch {
     // longtask timing is a Chromium feature; the other numbers do not need it.
   }
@@ -209,14 +244,21 @@ function renderHeader() {
   $('hdr-rev').textContent = state.revision;
   $('hdr-watch').textContent = state.watching ? 'watch streaming' : 'watch reconnecting';
   $('hdr-api').textContent = state.info.apiserver ? `API server ${state.info.apiserver}` : '';
-  $('hdr-stats').textContent = `${stats.fps} fps · lag ${stats.lagMs} ms · ${stats.updatesPerSec} updates/s · ${stats.keysShown ?? state.keys.size} keys`;
+  $('hdr-stats').textContent =
+    `${stats.fps} fps · lag ${stats.lagMs} ms · ${stats.updatesPerSec} updates/s · ${stats.keysShown ?? state.keys.size} keys`;
   ttRange.max = String(Math.max(1, state.revision));
 }
 
 // ---- store cluster -----------------------------------------------------------------------------------
 
 const fmtBytes = (n) =>
-  n === undefined ? '-' : n < 1024 ? `${n} B` : n < 1048576 ? `${(n / 1024).toFixed(1)} KiB` : `${(n / 1048576).toFixed(1)} MiB`;
+  n === undefined
+    ? '-'
+    : n < 1024
+      ? `${n} B`
+      : n < 1048576
+        ? `${(n / 1024).toFixed(1)} KiB`
+        : `${(n / 1048576).toFixed(1)} MiB`;
 const dash = (v) => (v === undefined || v === null || Number.isNaN(v) ? '-' : v);
 
 function memberName(m) {
@@ -236,7 +278,11 @@ function renderMembers() {
     const control = state.info.control && m.component;
     const btn = (action, label, enabled, cls = '') =>
       `<button type="button" data-action="${action}" data-member="${esc(m.component)}" class="${cls}" ${control && enabled ? '' : 'disabled'}>${label}</button>`;
-    const health = down ? `<div class="err">${esc(m.error ?? 'no answer')}</div>` : m.errors?.length ? `<div class="err">${esc(m.errors.join('; '))}</div>` : '';
+    const health = down
+      ? `<div class="err">${esc(m.error ?? 'no answer')}</div>`
+      : m.errors?.length
+        ? `<div class="err">${esc(m.errors.join('; '))}</div>`
+        : '';
     return `<div class="member ${m.role === 'leader' && m.reachable ? 'leader' : ''} ${down ? 'down' : ''} ${m.id && m.id === state.newLeader && m.role === 'leader' ? 'new-leader' : ''}" data-name="${esc(name)}" data-id="${esc(m.id ?? '')}" data-role="${esc(roleText)}">
       <div class="title"><span class="name">${esc(name)}</span><span class="muted mono">${esc(m.id ?? '')}</span><span class="role ${roleClass}">${esc(roleText)}</span></div>
       <dl>
@@ -283,10 +329,13 @@ $('members').addEventListener('click', async (e) => {
   const b = e.target.closest('button[data-action]');
   if (!b) return;
   b.disabled = true;
-  const r = await fetch(`/api/components/${encodeURIComponent(b.dataset.member)}/${b.dataset.action}`, { method: 'POST' }).catch((err) => ({ ok: false, statusText: String(err) }));
+  const r = await fetch(`/api/components/${encodeURIComponent(b.dataset.member)}/${b.dataset.action}`, {
+    method: 'POST',
+  }).catch((err) => ({ ok: false, statusText: String(err) }));
   if (!r.ok) {
     const body = r.json ? await r.json().catch(() => ({})) : {};
-    $('control-note').textContent = `${b.dataset.action} ${b.dataset.member}: ${body.message ?? r.statusText}`;
+    $('control-note').textContent =
+      `${b.dataset.action} ${b.dataset.member}: ${body.message ?? r.statusText}`;
   } else $('control-note').textContent = `${b.dataset.action} ${b.dataset.member}: sent`;
 });
 
@@ -382,13 +431,24 @@ function renderWorkloads() {
   for (const d of [...deployments.values()].sort(byName)) {
     const rss = (rsByOwner.get(d.id) ?? []).sort((a, b) => Number(b.revision ?? 0) - Number(a.revision ?? 0));
     const pct = d.replicas ? Math.round((100 * d.ready) / d.replicas) : 100;
-    parts.push(`<div class="deploy" data-id="${esc(d.id)}"><div class="deploy-head"><span class="name">Deployment ${esc(d.id)}</span><span class="bar"><i style="width:${pct}%"></i></span><span class="mono">${d.ready}/${d.replicas} ready · ${d.updated} up-to-date · ${d.available} available</span></div>${rss.map(rsHtml).join('')}</div>`);
+    parts.push(
+      `<div class="deploy" data-id="${esc(d.id)}"><div class="deploy-head"><span class="name">Deployment ${esc(d.id)}</span><span class="bar"><i style="width:${pct}%"></i></span><span class="mono">${d.ready}/${d.replicas} ready · ${d.updated} up-to-date · ${d.available} available</span></div>${rss.map(rsHtml).join('')}</div>`,
+    );
   }
   const orphanRs = [...replicasets.values()].filter((rs) => !rs.owner || !deployments.has(rs.owner));
-  if (orphanRs.length) parts.push(`<div class="deploy"><div class="deploy-head"><span class="name muted">ReplicaSets without a Deployment</span></div>${orphanRs.sort(byName).map(rsHtml).join('')}</div>`);
+  if (orphanRs.length)
+    parts.push(
+      `<div class="deploy"><div class="deploy-head"><span class="name muted">ReplicaSets without a Deployment</span></div>${orphanRs.sort(byName).map(rsHtml).join('')}</div>`,
+    );
   const loose = [...pods.values()].filter((p) => !p.owner || !replicasets.has(p.owner));
-  if (loose.length) parts.push(`<div class="deploy"><div class="deploy-head"><span class="name muted">Pods without a ReplicaSet</span> <span class="muted">${loose.length}</span></div><div class="pods">${loose.sort(byName).map(podDot).join('')}</div></div>`);
-  if (!parts.length) parts.push('<p class="muted">No Deployments, ReplicaSets or Pods yet. Apply one from the Apply panel.</p>');
+  if (loose.length)
+    parts.push(
+      `<div class="deploy"><div class="deploy-head"><span class="name muted">Pods without a ReplicaSet</span> <span class="muted">${loose.length}</span></div><div class="pods">${loose.sort(byName).map(podDot).join('')}</div></div>`,
+    );
+  if (!parts.length)
+    parts.push(
+      '<p class="muted">No Deployments, ReplicaSets or Pods yet. Apply one from the Apply panel.</p>',
+    );
   $('deployments').innerHTML = parts.join('');
 
   const podsOnNode = new Map();
@@ -404,7 +464,11 @@ function renderWorkloads() {
       const isReady = n.ready === 'True';
       if (isReady) ready++;
       const cls = !isReady ? 'notready' : stale ? 'stale' : '';
-      const status = !isReady ? `NotReady${n.ready === 'Unknown' ? ' (Unknown)' : ''}` : stale ? `Ready, no heartbeat ${age}s` : 'Ready';
+      const status = !isReady
+        ? `NotReady${n.ready === 'Unknown' ? ' (Unknown)' : ''}`
+        : stale
+          ? `Ready, no heartbeat ${age}s`
+          : 'Ready';
       return `<div class="node ${cls}" data-name="${esc(n.name)}" data-ready="${esc(n.ready)}" title="${esc(`${n.name}: Ready=${n.ready}${n.reason ? ` (${n.reason})` : ''}; lease renewed ${age ?? '?'}s ago`)}"><div class="n">${esc(n.name)}</div><div class="s">${esc(status)}</div><div class="muted">${podsOnNode.get(n.name) ?? 0} pods${age !== undefined ? ` · ♥ ${age}s` : ''}</div></div>`;
     });
   $('nodes').innerHTML = nodeHtml.join('') || '<p class="muted">No Nodes registered.</p>';
@@ -434,7 +498,8 @@ function renderKeys() {
   const scroll = box.scrollTop;
   const f = keyFilter.value.trim();
   const prefix = state.info.prefix ?? '/registry/';
-  const hdr = '<div class="key key-hdr"><span>key</span><span>create</span><span>mod</span><span>ver</span></div>';
+  const hdr =
+    '<div class="key key-hdr"><span>key</span><span>create</span><span>mod</span><span>ver</span></div>';
   let html;
   if (f) {
     const rows = [];
@@ -445,8 +510,11 @@ function renderKeys() {
       if (rows.length < MAX_KEYS_SHOWN) rows.push([k, meta]);
     }
     rows.sort((a, b) => (a[0] < b[0] ? -1 : 1));
-    html = hdr + rows.map(([k, m]) => keyRow(k, m).replace(/<span>[^<]*<\/span>/, `<span>${esc(k)}</span>`)).join('');
-    if (n > rows.length) html += `<div class="more">${n - rows.length} more keys match; narrow the prefix</div>`;
+    html =
+      hdr +
+      rows.map(([k, m]) => keyRow(k, m).replace(/<span>[^<]*<\/span>/, `<span>${esc(k)}</span>`)).join('');
+    if (n > rows.length)
+      html += `<div class="more">${n - rows.length} more keys match; narrow the prefix</div>`;
     $('key-count').textContent = `${n} of ${state.keys.size} keys`;
   } else {
     // resource -> namespace (or '' for cluster-scoped) -> [key, meta][]
@@ -468,16 +536,26 @@ function renderKeys() {
       let total = 0;
       for (const l of g.values()) total += l.length;
       const rid = `${prefix}${res}/`;
-      out.push(`<details data-group="${esc(rid)}" ${openGroups.has(rid) ? 'open' : ''}><summary>${esc(rid)} <span class="count">${total} keys · ${esc(resources.get(res) ?? '')}</span></summary>`);
+      out.push(
+        `<details data-group="${esc(rid)}" ${openGroups.has(rid) ? 'open' : ''}><summary>${esc(rid)} <span class="count">${total} keys · ${esc(resources.get(res) ?? '')}</span></summary>`,
+      );
       if (openGroups.has(rid)) {
         for (const ns of [...g.keys()].sort()) {
           const list = g.get(ns).sort((a, b) => (a[0] < b[0] ? -1 : 1));
-          const rows = list.slice(0, MAX_KEYS_SHOWN).map(([k, m]) => keyRow(k, m)).join('');
-          const more = list.length > MAX_KEYS_SHOWN ? `<div class="more">${list.length - MAX_KEYS_SHOWN} more; filter by prefix ${esc(rid + ns + '/')}</div>` : '';
+          const rows = list
+            .slice(0, MAX_KEYS_SHOWN)
+            .map(([k, m]) => keyRow(k, m))
+            .join('');
+          const more =
+            list.length > MAX_KEYS_SHOWN
+              ? `<div class="more">${list.length - MAX_KEYS_SHOWN} more; filter by prefix ${esc(rid + ns + '/')}</div>`
+              : '';
           if (ns === '') out.push(rows + more);
           else {
             const nid = `${rid}${ns}/`;
-            out.push(`<details data-group="${esc(nid)}" ${openGroups.has(nid) ? 'open' : ''}><summary>${esc(ns)}/ <span class="count">${list.length}</span></summary>${openGroups.has(nid) ? rows + more : ''}</details>`);
+            out.push(
+              `<details data-group="${esc(nid)}" ${openGroups.has(nid) ? 'open' : ''}><summary>${esc(ns)}/ <span class="count">${list.length}</span></summary>${openGroups.has(nid) ? rows + more : ''}</details>`,
+            );
           }
         }
       }
@@ -572,37 +650,42 @@ function diffHtml(a, b, ra, rb) {
   if (a === b) return `<span class="ctx">revisions ${ra} and ${rb} hold the same value</span>`;
   const x = a.split('\n');
   const y = b.split('\n');
-  if (x.length * y.length > 4_000_000) return `<span class="gap">values too large to diff here (${x.length} and ${y.length} lines)</span>`;
+  if (x.length * y.length > 4_000_000)
+    return `<span class="gap">values too large to diff here (${x.length} and ${y.length} lines)</span>`;
   const n = x.length;
   const m = y.length;
   const L = new Uint32Array((n + 1) * (m + 1));
   for (let i = n - 1; i >= 0; i--)
     for (let j = m - 1; j >= 0; j--)
-      L[i * (m + 1) + j] = x[i] === y[j] ? L[(i + 1) * (m + 1) + j + 1] + 1 : Math.max(L[(i + 1) * (m + 1) + j], L[i * (m + 1) + j + 1]);
+      L[i * (m + 1) + j] =
+        x[i] === y[j]
+          ? L[(i + 1) * (m + 1) + j + 1] + 1
+          : Math.max(L[(i + 1) * (m + 1) + j], L[i * (m + 1) + j + 1]);
   const ops = [];
   let i = 0;
   let j = 0;
   while (i < n || j < m) {
     if (i < n && j < m && x[i] === y[j]) ops.push([' ', x[i++], j++]);
     // Removals before additions, as in a unified diff.
-    else if (i < n && (j === m || L[(i + 1) * (m + 1) + j] >= L[i * (m + 1) + j + 1])) ops.push(['-', x[i++]]);
+    else if (i < n && (j === m || L[(i + 1) * (m + 1) + j] >= L[i * (m + 1) + j + 1]))
+      ops.push(['-', x[i++]]);
     else ops.push(['+', y[j++]]);
   }
   const keep = new Uint8Array(ops.length);
   ops.forEach((o, k) => {
     if (o[0] !== ' ') for (let d = Math.max(0, k - 3); d <= Math.min(ops.length - 1, k + 3); d++) keep[d] = 1;
   });
-  const out = [`<span class="gap">--- revision ${ra}\n+++ revision ${rb}</span>`];
+  const out = [`<span class="gap">--- revision ${ra}\n+++ revision ${rb}\n</span>`];
   let skipped = false;
   ops.forEach((o, k) => {
     if (!keep[k]) {
-      if (!skipped) out.push('<span class="gap">  ...</span>');
+      if (!skipped) out.push('<span class="gap">  ...\n</span>');
       skipped = true;
       return;
     }
     skipped = false;
     const cls = o[0] === '+' ? 'add' : o[0] === '-' ? 'del' : 'ctx';
-    out.push(`<span class="${cls}">${o[0]} ${esc(o[1])}</span>`);
+    out.push(`<span class="${cls}">${o[0]} ${esc(o[1])}\n</span>`);
   });
   return out.join('');
 }
@@ -614,7 +697,9 @@ async function loadManifestList() {
   const r = await fetch('/api/manifests').catch(() => undefined);
   if (!r?.ok) return;
   const names = await r.json();
-  manifestSelect.innerHTML = `<option value="">${names.length ? 'example manifests...' : 'no example manifests'}</option>` + names.map((n) => `<option value="${esc(n)}">${esc(n)}</option>`).join('');
+  manifestSelect.innerHTML =
+    `<option value="">${names.length ? 'example manifests...' : 'no example manifests'}</option>` +
+    names.map((n) => `<option value="${esc(n)}">${esc(n)}</option>`).join('');
 }
 manifestSelect.addEventListener('change', async () => {
   if (!manifestSelect.value) return;
@@ -628,7 +713,11 @@ $('apply-btn').addEventListener('click', async () => {
   btn.disabled = true;
   out.innerHTML = '<span class="muted">applying...</span>';
   try {
-    const r = await fetch('/api/apply', { method: 'POST', headers: { 'content-type': 'application/yaml' }, body: $('manifest').value });
+    const r = await fetch('/api/apply', {
+      method: 'POST',
+      headers: { 'content-type': 'application/yaml' },
+      body: $('manifest').value,
+    });
     const body = await r.json();
     if (!r.ok) {
       out.innerHTML = `<div class="error">${esc(body.message)}</div>`;
@@ -644,10 +733,14 @@ $('apply-btn').addEventListener('click', async () => {
 
 function resultHtml(r) {
   const what = `${(r.kind ?? 'object').toLowerCase()}/${r.name ?? '?'}${r.namespace ? ` in ${r.namespace}` : ''}`;
-  if (!r.error) return `<div class="ok result" data-action="${esc(r.action)}">${esc(what)} ${esc(r.action)}</div>`;
+  if (!r.error)
+    return `<div class="ok result" data-action="${esc(r.action)}">${esc(what)} ${esc(r.action)}</div>`;
   const s = r.error;
   const causes = (s.details?.causes ?? [])
-    .map((c) => `<div class="cause">${c.field ? `<b>${esc(c.field)}</b>: ` : ''}${esc(c.message)}${c.reason ? ` <span class="muted">(${esc(c.reason)})</span>` : ''}</div>`)
+    .map(
+      (c) =>
+        `<div class="cause">${c.field ? `<b>${esc(c.field)}</b>: ` : ''}${esc(c.message)}${c.reason ? ` <span class="muted">(${esc(c.reason)})</span>` : ''}</div>`,
+    )
     .join('');
   return `<div class="error result"><div>document ${r.doc}, ${esc(what)}: <b>${s.code} ${esc(s.reason ?? '')}</b></div><div>${esc(s.message)}</div>${causes}</div>`;
 }
@@ -713,7 +806,8 @@ function ttError(t) {
       from a compacted resourceVersion gets <code>410 Gone</code> for the same reason.</p>
       ${t.compactRevision ? `<p>The oldest revision still readable is <b>${t.compactRevision}</b> (now ${t.current}). <button type="button" data-rev="${t.compactRevision}">show revision ${t.compactRevision}</button></p>` : ''}</div>`;
   }
-  if (t.code === 'future') return `<div class="explain"><p><b>${esc(t.message)}</b></p><p>Revision ${t.revision} has not happened yet: the store is at ${t.current}.</p></div>`;
+  if (t.code === 'future')
+    return `<div class="explain"><p><b>${esc(t.message)}</b></p><p>Revision ${t.revision} has not happened yet: the store is at ${t.current}.</p></div>`;
   return `<div class="explain"><p><b>${esc(t.message)}</b></p></div>`;
 }
 
@@ -725,7 +819,11 @@ $('tt-result').addEventListener('click', async (e) => {
   const v = await r.json();
   const pre = $('tt-value');
   pre.hidden = false;
-  pre.textContent = v.ok ? (v.kv ? `${row.dataset.key} at revision ${rev} (mod ${v.kv.rev}, version ${v.kv.version}):\n${v.kv.value}` : 'absent') : v.message;
+  pre.textContent = v.ok
+    ? v.kv
+      ? `${row.dataset.key} at revision ${rev} (mod ${v.kv.rev}, version ${v.kv.version}):\n${v.kv.value}`
+      : 'absent'
+    : v.message;
   pre.scrollIntoView({ block: 'nearest' });
 });
 

@@ -1,0 +1,244 @@
+// The dashboard in a real headless Chromium against a real cluster (store, apiserver, controllers,
+// simulated nodes): apply from the page, watch pods and keys appear, stop and restart a store member from
+// its buttons, see a validation error with its field path, travel to a compacted revision.
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import type { Browser, Page } from 'playwright-core';
+import { hasChromium, launchChromium, startTestCluster, type TestCluster } from '../../dashboard/testing.js';
+import { run } from '../support/index.js';
+
+// The functions passed to page.evaluate/waitForFunction run in the browser.
+declare const document: any;
+declare const window: any;
+
+const skip = hasChromium() ? false : 'needs /usr/bin/chromium (headless browser tests)';
+/** Generous: CI has 2 cores shared with other suites. */
+const T = { timeout: 60_000 };
+
+const DEPLOYMENT = `apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+  labels: {app: web}
+spec:
+  replicas: 4
+  selector:
+    matchLabels: {app: web}
+  template:
+    metadata:
+      labels: {app: web}
+    spec:
+      containers:
+      - name: web
+        image: nginx:1.27
+---
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: web-config
+data:
+  greeting: hello
+`;
+
+const INVALID = `apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: broken
+spec:
+  replicas: -3
+  selector:
+    matchLabels: {app: broken}
+  template:
+    metadata:
+      labels: {app: other}
+    spec:
+      containers:
+      - name: c
+        image: busybox
+`;
+
+describe('dashboard page', { skip }, () => {
+  let cluster: TestCluster;
+  let browser: Browser;
+  let page: Page;
+  const pageErrors: string[] = [];
+
+  before(async () => {
+    cluster = await startTestCluster({ nodes: 3 });
+    browser = await launchChromium();
+    page = await browser.newPage({ viewport: { width: 1500, height: 1000 } });
+    page.on('pageerror', (e) => pageErrors.push(e.message));
+    // The page may only talk to the dashboard: anything else is a bug (CDN, fonts, telemetry).
+    page.on('request', (r) => {
+      if (!r.url().startsWith(cluster.dashboardURL) && !r.url().startsWith('data:'))
+        pageErrors.push(`request to another host: ${r.url()}`);
+    });
+    await page.goto(cluster.dashboardURL);
+  });
+
+  after(async () => {
+    await browser?.close();
+    await cluster?.stop();
+  });
+
+  const fail = (what: string) => (err: unknown) => {
+    throw new Error(`${what}: ${(err as Error).message}\n${cluster.logs()}`, { cause: err });
+  };
+
+  it('loads and shows the store member, nodes and keys', T, async () => {
+    await page.waitForSelector('#conn.on', { timeout: 30_000 });
+    await page
+      .waitForSelector('#members .member[data-role="leader"]', { timeout: 30_000 })
+      .catch(fail('a leader in the store panel'));
+    await page
+      .waitForFunction(
+        () => document.querySelectorAll('#nodes .node[data-ready="True"]').length === 3,
+        null,
+        {
+          timeout: 45_000,
+        },
+      )
+      .catch(fail('three Ready nodes'));
+    const summary = await page.textContent('#keys');
+    assert.match(summary ?? '', /\/registry\/nodes\//);
+    assert.deepEqual(pageErrors, []);
+  });
+
+  it(
+    'applies a Deployment from the page; its pods appear in Workloads and its keys in Key space',
+    T,
+    async () => {
+      await page.fill('#manifest', DEPLOYMENT);
+      await page.click('#apply-btn');
+      await page.waitForSelector('#apply-result .result', { timeout: 30_000 });
+      const results = await page.$$eval('#apply-result .result', (els) =>
+        els.map((e) => e.textContent ?? ''),
+      );
+      assert.equal(results.length, 2, results.join('\n'));
+      assert.match(results[0]!, /deployment\/web in default created/);
+      assert.match(results[1]!, /configmap\/web-config in default created/);
+      await page
+        .waitForFunction(
+          () =>
+            document.querySelectorAll('#deployments .deploy[data-id="default/web"] .pod.ready').length === 4,
+          null,
+          { timeout: 45_000 },
+        )
+        .catch(fail('4 ready pods under Deployment default/web'));
+      await page.fill('#key-filter', '/registry/');
+      await page
+        .waitForFunction(
+          () => {
+            const keys = [...document.querySelectorAll('#keys .key[data-key]')].map((e) =>
+              e.getAttribute('data-key'),
+            );
+            return (
+              keys.includes('/registry/deployments/default/web') &&
+              keys.includes('/registry/configmaps/default/web-config') &&
+              keys.filter((k) => k!.startsWith('/registry/pods/default/web-')).length === 4
+            );
+          },
+          null,
+          { timeout: 30_000 },
+        )
+        .catch(fail('the Deployment, ConfigMap and 4 pod keys in the key space'));
+      // The event stream labels store events with their resource.
+      await page.fill('#ev-filter', '/registry/deployments/');
+      await page.waitForFunction(
+        () =>
+          [...document.querySelectorAll('#events tr')].some((r) =>
+            /Deployment default\/web/.test(r.textContent ?? ''),
+          ),
+        null,
+        { timeout: 15_000 },
+      );
+      assert.deepEqual(pageErrors, []);
+    },
+  );
+
+  it('shows a key with its revision history and a diff', T, async () => {
+    await page.fill('#key-filter', '/registry/deployments/default/web');
+    await page.click('#keys .key[data-key="/registry/deployments/default/web"]', { timeout: 15_000 });
+    await page.waitForSelector('#key-detail .versions', { timeout: 15_000 });
+    // The controller writes status after the create, so the key has more than one version.
+    const versions = await page.$$eval('#key-detail .versions tbody tr', (r) => r.length);
+    assert.ok(versions >= 2, `versions: ${versions}`);
+    const diff = await page.textContent('#diff');
+    assert.match(diff ?? '', /\+\+\+ revision \d+/);
+    assert.match(diff ?? '', /^\+ |\n\+ /m);
+  });
+
+  it('shows a validation error with its field path', T, async () => {
+    await page.fill('#manifest', INVALID);
+    await page.click('#apply-btn');
+    await page.waitForSelector('#apply-result .error', { timeout: 30_000 });
+    const text = (await page.textContent('#apply-result')) ?? '';
+    assert.match(text, /422 Invalid/);
+    assert.match(text, /spec\.replicas/);
+    assert.match(text, /spec\.template\.metadata\.labels/);
+    // And the manifest is not in the store.
+    const keys = await page.evaluate(() => [...(window as any).__dashboard.state.keys.keys()] as string[]);
+    assert.ok(!keys.includes('/registry/deployments/default/broken'));
+  });
+
+  it('stops the store member from its button, then restarts it', T, async () => {
+    const member = '#members .member[data-name="s1"]';
+    await page.click(`${member} button[data-action="stop"]`);
+    await page
+      .waitForSelector(`${member}[data-role="stopped"]`, { timeout: 30_000 })
+      .catch(fail('s1 shown stopped'));
+    await page.click(`${member} button[data-action="start"]`, { timeout: 15_000 });
+    await page
+      .waitForSelector(`${member}[data-role="leader"]`, { timeout: 45_000 })
+      .catch(fail('s1 back as leader'));
+    // A restart is a new election: the leader log shows it.
+    const log = (await page.textContent('#leader-log')) ?? '';
+    assert.match(log, /→ s1/);
+  });
+
+  it('travels to a past revision, and explains a compacted one', T, async () => {
+    const rev = await page.evaluate(() => (window as any).__dashboard.state.revision as number);
+    assert.ok(rev > 10);
+    await page.fill('#tt-rev', '5');
+    await page.click('#tt-go');
+    await page.waitForSelector('#tt-result .tt-sum', { timeout: 15_000 });
+    assert.match((await page.textContent('#tt-result .tt-sum')) ?? '', /At revision 5/);
+    const c = await run('etcdctl', ['--endpoints', cluster.storeEndpoints[0]!, 'compact', String(rev - 2)], {
+      env: { ETCDCTL_API: '3' },
+    });
+    assert.equal(c.code, 0, c.stderr);
+    await page.click('#tt-go');
+    await page.waitForSelector('#tt-result .explain[data-code="compacted"]', { timeout: 15_000 });
+    const text = (await page.textContent('#tt-result')) ?? '';
+    assert.match(text, /etcdserver: mvcc: required revision has been compacted/);
+    assert.match(text, new RegExp(`oldest revision still readable is ${rev - 2}`));
+  });
+
+  it(
+    'shows a new leader after the leader is stopped (3 members)',
+    { skip: 'waits for the store peer transport: bin/store refuses --initial-cluster with several members' },
+    async () => {
+      // Kept ready for multi-member clustering: start 3 members, stop the leader from its button, and
+      // expect another member to be shown as leader with a higher term.
+      const c3 = await startTestCluster({ members: 3, nodes: 1 });
+      const p = await browser.newPage();
+      try {
+        await p.goto(c3.dashboardURL);
+        const leader = await p.waitForSelector('#members .member[data-role="leader"]', { timeout: 45_000 });
+        const name = await leader.getAttribute('data-name');
+        await p.click(`#members .member[data-name="${name}"] button[data-action="stop"]`);
+        await p.waitForFunction(
+          (old) => {
+            const l = document.querySelector('#members .member[data-role="leader"]');
+            return l && l.getAttribute('data-name') !== old;
+          },
+          name,
+          { timeout: 45_000 },
+        );
+      } finally {
+        await p.close();
+        await c3.stop();
+      }
+    },
+  );
+});
