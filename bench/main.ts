@@ -1,5 +1,5 @@
 // `npm run bench -- NAME [flags]`: runs the benchmark bench/NAME.ts, which prints a table and writes JSON.
-const known = ['raft', 'store', 'cluster', 'apiserver', 'control-plane'];
+const known = ['raft', 'wal', 'store', 'cluster', 'apiserver', 'control-plane'];
 const [name, ...rest] = process.argv.slice(2);
 if (!name || name === '--help' || name === '-h') {
   console.log(`usage: npm run bench -- <${known.join('|')}> [flags]`);
