@@ -8,12 +8,13 @@ import {
   type Deployment,
   type DeploymentStatus,
   type OwnerReference,
+  type Pod,
   type ReplicaSet,
 } from '../../apimachinery/index.js';
 import { isAlreadyExists, isConflict, isNotFound, Resources } from '../../apimachinery/client.js';
 import type { Logger } from '../../common/index.js';
 import type { Controller, ControllerContext } from '../context.js';
-import { keyOf, NamespaceIndex, type Informer } from '../informer.js';
+import { keyOf, NamespaceIndex, OwnerIndex, type Informer } from '../informer.js';
 import { nowTime } from '../podutil.js';
 import { WorkQueue, runWorkers } from '../workqueue.js';
 import {
@@ -36,6 +37,7 @@ export class DeploymentController implements Controller {
   readonly queue = new WorkQueue<string>();
   private readonly dInformer: Informer<Deployment>;
   private readonly rsInformer: Informer<ReplicaSet>;
+  private readonly podInformer: Informer<Pod>;
   private readonly log: Logger;
 
   constructor(private readonly ctx: ControllerContext) {
@@ -59,6 +61,19 @@ export class DeploymentController implements Controller {
         if (safeMatches(d, rs.metadata.labels)) this.queue.add(keyOf(d));
       }
     };
+    // Recreate waits for old pods to be gone, not just scaled away: it needs to hear about pod deletions.
+    this.podInformer = ctx.informers.informerFor<Pod>(Resources.pods);
+    this.podInformer.addEventHandlers({
+      onDelete: (p) => {
+        const ref = controllerRef(p);
+        if (ref?.kind !== 'ReplicaSet') return;
+        const rs = this.rsInformer.getByName(ref.name, p.metadata.namespace);
+        const dref = rs && controllerRef(rs);
+        if (dref?.kind !== 'Deployment') return;
+        const d = this.dInformer.getByName(dref.name, p.metadata.namespace);
+        if (d?.spec.strategy?.type === 'Recreate') this.queue.add(keyOf(d));
+      },
+    });
     this.rsInformer.addEventHandlers({
       onAdd: rsChanged,
       onUpdate: (o, rs) => {
@@ -278,7 +293,14 @@ export class DeploymentController implements Controller {
     let scaled = false;
     for (const rs of oldRSs) if (specReplicas(rs) > 0) scaled = (await this.scaleRS(d, rs, 0)) || scaled;
     // Recreate means no old pod runs beside a new one: wait until the old ones are gone.
-    const oldRunning = oldRSs.reduce((s, rs) => s + (rs.status?.replicas ?? 0), 0);
+    const oldRunning = oldRSs.reduce(
+      (s, rs) =>
+        s +
+        this.podInformer
+          .byIndex(OwnerIndex, rs.metadata.uid!)
+          .filter((p) => p.status?.phase !== 'Succeeded' && p.status?.phase !== 'Failed').length,
+      0,
+    );
     if (scaled || oldRunning > 0) {
       await this.syncStatus(d, rsList, newRS, scaled);
       return;
