@@ -333,3 +333,36 @@ test('ignore_value after a from-key delete of the key in the same txn is refused
   assert.equal(sm.revision(), rev);
   assert.equal(sm.range({ key: b('k9') }).count, 1);
 });
+
+test('a snapshot is the state at the moment it was asked for, even if entries are applied while it streams', () => {
+  const { sm, ok } = harness();
+  ok({ leaseGrant: { ID: 5n, TTL: 100 } });
+  for (let i = 0; i < 300; i++)
+    ok({ put: { key: b(`key/${i % 40}`), value: Buffer.alloc(100, i), lease: i % 3 ? 0n : 5n } });
+  const want = {
+    hash: sm.hashKV(),
+    index: sm.consistentIndex(),
+    rev: sm.revision(),
+    leaseKeys: sm.leaseTimeToLive({ ID: 5n, keys: true }).keys.map(String),
+  };
+  assert.equal(want.leaseKeys.length, 13);
+  const chunks: Buffer[] = [];
+  const it = sm.snapshot(1024);
+  let step = 0;
+  for (let r = it.next(); !r.done; r = it.next()) {
+    chunks.push(r.value);
+    // Meanwhile: writes, deletes, a compaction, a revoke.
+    if (step === 2) ok({ compaction: { revision: sm.revision() - 5 } });
+    if (step === 3) ok({ deleteRange: { key: b('key/'), rangeEnd: b('key0') } });
+    if (step === 4) ok({ leaseRevoke: { ID: 5n } });
+    if (step % 2) ok({ put: { key: b(`new/${step}`), value: b('x') } });
+    step++;
+  }
+  assert.ok(step > 6);
+  const restored = new StateMachine();
+  restored.restore(Buffer.concat(chunks));
+  assert.deepEqual(restored.hashKV(), want.hash);
+  assert.equal(restored.consistentIndex(), want.index);
+  assert.equal(restored.revision(), want.rev);
+  assert.deepEqual(restored.leaseTimeToLive({ ID: 5n, keys: true }).keys.map(String), want.leaseKeys);
+});

@@ -239,9 +239,11 @@ export class StateMachine {
 
   /**
    * The whole state (consistent index, alarms, leases, key space with history) as chunks of about
-   * `chunkBytes`; restore() takes their concatenation. Format in README.md.
+   * `chunkBytes`; restore() takes their concatenation. Format in README.md. The state is captured when
+   * this is called: the chunks may be pulled across event-loop turns (yielding between them keeps a big
+   * snapshot from stalling Raft heartbeats) while entries keep being applied.
    */
-  *snapshot(chunkBytes = 1 << 20): Generator<Buffer> {
+  snapshot(chunkBytes = 1 << 20): Generator<Buffer> {
     const meta = new BinaryWriter();
     meta.uvarint(this.consistentIdx);
     const alarms = this.alarms();
@@ -250,17 +252,20 @@ export class StateMachine {
     this.lessor.serialize(meta);
     const head = new BinaryWriter();
     head.raw(SNAP_MAGIC).bytes(meta.finish());
-    let chunk = head.finish();
-    let crc = crc32(chunk);
-    yield chunk;
-    for (chunk of this.kv.serialize(chunkBytes)) {
-      crc = crc32(chunk, crc);
+    const kv = this.kv.serialize(chunkBytes);
+    return (function* () {
+      let chunk = head.finish();
+      let crc = crc32(chunk);
       yield chunk;
-    }
-    const foot = Buffer.alloc(SNAP_FOOTER.length + 4);
-    SNAP_FOOTER.copy(foot);
-    foot.writeUInt32BE(crc >>> 0, SNAP_FOOTER.length);
-    yield foot;
+      for (chunk of kv) {
+        crc = crc32(chunk, crc);
+        yield chunk;
+      }
+      const foot = Buffer.alloc(SNAP_FOOTER.length + 4);
+      SNAP_FOOTER.copy(foot);
+      foot.writeUInt32BE(crc >>> 0, SNAP_FOOTER.length);
+      yield foot;
+    })();
   }
 
   /** Replaces the whole state with a snapshot. Watch streams stay open: their watchers catch up or are canceled. */

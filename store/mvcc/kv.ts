@@ -162,8 +162,9 @@ export class MvccStore {
       }
       if (i <= 0) return;
       for (let j = 0; j < i; j++) this.bytes -= recSize(recs[j]!.kv);
-      recs.splice(0, i);
-      if (recs.length === 0) emptied.push(k);
+      // A new array, never splice: a snapshot being streamed may still hold the old one.
+      h.recs = recs.slice(i);
+      if (h.recs.length === 0) emptied.push(k);
     });
     for (const k of emptied) this.index.delete(k);
     // Watchers may still start at the compact revision itself (etcd allows it, and clients retry at the
@@ -246,22 +247,34 @@ export class MvccStore {
   }
 
   /**
-   * The whole key space with its history, as a sequence of chunks of about `chunkBytes` (so a big store
-   * streams without one huge buffer). `restore` takes the concatenation.
+   * The whole key space with its history as it is now, as chunks of about `chunkBytes`; `restore` takes
+   * their concatenation. The state is captured when this is called (one pointer per key), so the chunks
+   * may be pulled across event-loop turns while writes and compactions go on.
    */
-  *serialize(chunkBytes = 1 << 20): Generator<Buffer> {
-    const w = new BinaryWriter(Math.min(chunkBytes * 2, 1 << 22));
-    w.raw(SNAPSHOT_MAGIC);
-    w.uvarint(this.currentRev).svarint(this.compactRev).uvarint(this.index.size);
-    for (const h of this.index.values()) {
-      w.bytes(h.key).uvarint(h.recs.length);
-      for (const r of h.recs) writeRec(w, r);
-      if (w.length >= chunkBytes) yield w.take();
-    }
-    w.uvarint(this.compactDeletes.length);
-    for (const d of this.compactDeletes) w.bytes(d.kv.key).uvarint(d.sub);
-    w.raw(SNAPSHOT_END);
-    yield w.take();
+  serialize(chunkBytes = 1 << 20): Generator<Buffer> {
+    const rev = this.currentRev;
+    const compactRev = this.compactRev;
+    const compactDeletes = this.compactDeletes;
+    // Versions are immutable, writes only append above `rev`, compaction replaces arrays: holding each
+    // key's array of the moment is a consistent view.
+    const view: [Buffer, Rec[]][] = [];
+    for (const h of this.index.values()) view.push([h.key, h.recs]);
+    return (function* () {
+      const w = new BinaryWriter(Math.min(chunkBytes * 2, 1 << 22));
+      w.raw(SNAPSHOT_MAGIC);
+      w.uvarint(rev).svarint(compactRev).uvarint(view.length);
+      for (const [key, recs] of view) {
+        const n = lastAtOrBelow(recs, rev) + 1;
+        if (n <= 0) throw new Error('mvcc: snapshot: a key without versions at the snapshot revision');
+        w.bytes(key).uvarint(n);
+        for (let i = 0; i < n; i++) writeRec(w, recs[i]!);
+        if (w.length >= chunkBytes) yield w.take();
+      }
+      w.uvarint(compactDeletes.length);
+      for (const d of compactDeletes) w.bytes(d.kv.key).uvarint(d.sub);
+      w.raw(SNAPSHOT_END);
+      yield w.take();
+    })();
   }
 
   /** Replaces this store's contents with a serialized one (reads and checks the whole input). */
