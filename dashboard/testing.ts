@@ -80,6 +80,8 @@ export interface TestCluster {
   stores: Managed[];
   storeEndpoints: string[];
   apiserverURL: string;
+  /** node-agent's control endpoint (POST /nodes/<name>/stop-heartbeat). */
+  nodeAgentURL: string;
   controlURL: string;
   dashboardURL: string;
   components: Managed[];
@@ -102,7 +104,8 @@ export interface TestClusterOptions {
 export async function startTestCluster(opts: TestClusterOptions = {}): Promise<TestCluster> {
   const dir = mkdtempSync(join(tmpdir(), 'dash-'));
   const n = opts.members ?? 1;
-  const ports = await freePorts(n * 2 + 1);
+  const ports = await freePorts(n * 2 + 2);
+  const nodeAgentPort = ports[2 * n + 1]!;
   const peers = Array.from({ length: n }, (_, i) => `s${i + 1}=http://127.0.0.1:${ports[n + i]}`).join(',');
   const stores = Array.from({ length: n }, (_, i) => {
     const name = `s${i + 1}`;
@@ -175,6 +178,8 @@ export async function startTestCluster(opts: TestClusterOptions = {}): Promise<T
       '1s',
       '--node-lease-duration',
       '4s',
+      '--port',
+      String(nodeAgentPort),
       ...(opts.nodeAgentArgs ?? []),
     ]),
   ];
@@ -185,6 +190,7 @@ export async function startTestCluster(opts: TestClusterOptions = {}): Promise<T
     stores,
     storeEndpoints,
     apiserverURL,
+    nodeAgentURL: `http://127.0.0.1:${nodeAgentPort}`,
     controlURL: control.url,
     dashboardURL: '',
     components,

@@ -196,6 +196,24 @@ describe('dashboard page', { skip }, () => {
     assert.match(log, /→ s1/);
   });
 
+  it('turns a node that stops heartbeating NotReady', T, async () => {
+    const r = await fetch(`${cluster.nodeAgentURL}/nodes/node-2/stop-heartbeat`, { method: 'POST' });
+    assert.equal(r.status, 200, await r.text());
+    const tile = '#nodes .node[data-name="node-2"]';
+    // First the page sees the Lease go stale, then the node lifecycle controller marks Ready Unknown.
+    await page
+      .waitForSelector(`${tile}.stale, ${tile}.notready`, { timeout: 30_000 })
+      .catch(fail('node-2 stale'));
+    await page
+      .waitForSelector(`${tile}.notready[data-ready="Unknown"]`, { timeout: 45_000 })
+      .catch(fail('node-2 NotReady'));
+    assert.match((await page.textContent(tile)) ?? '', /NotReady/);
+    await fetch(`${cluster.nodeAgentURL}/nodes/node-2/start-heartbeat`, { method: 'POST' });
+    await page
+      .waitForSelector(`${tile}[data-ready="True"]`, { timeout: 45_000 })
+      .catch(fail('node-2 Ready again'));
+  });
+
   it('travels to a past revision, and explains a compacted one', T, async () => {
     const rev = await page.evaluate(() => (window as any).__dashboard.state.revision as number);
     assert.ok(rev > 10);
