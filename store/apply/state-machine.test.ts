@@ -366,3 +366,30 @@ test('a snapshot is the state at the moment it was asked for, even if entries ar
   assert.equal(restored.revision(), want.rev);
   assert.deepEqual(restored.leaseTimeToLive({ ID: 5n, keys: true }).keys.map(String), want.leaseKeys);
 });
+
+test('hashKVAsync hashes the state of the moment it was called while writes go on', async () => {
+  const { sm, ok } = harness();
+  for (let i = 0; i < 2000; i++) ok({ put: { key: b(`h/${i % 300}`), value: b(`${i}`) } });
+  const want = sm.hashKV();
+  const pending = sm.kv.hashKVAsync(0, 100);
+  // A writer that takes a turn of the event loop between the hash's turns.
+  let more = 0;
+  let stop = false;
+  const tick = () => {
+    if (stop) return;
+    ok({ put: { key: b(`h/${more++ % 300}`), value: b('later') } });
+    if (more === 3) ok({ compaction: { revision: sm.revision() - 1 } });
+    setImmediate(tick);
+  };
+  setImmediate(tick);
+  try {
+    assert.deepEqual(await pending, want);
+  } finally {
+    stop = true;
+  }
+  assert.ok(more > 3, 'writes and a compaction happened while hashing');
+  await assert.rejects(sm.hashKVAsync(1), {
+    code: 11,
+    message: 'etcdserver: mvcc: required revision has been compacted',
+  });
+});

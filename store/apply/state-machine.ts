@@ -228,6 +228,15 @@ export class StateMachine {
     }
   }
 
+  /** hashKV without holding the event loop (the state is captured when called). Rejects with EtcdError. */
+  async hashKVAsync(revision = 0): Promise<{ hash: number; compactRevision: number; hashRevision: number }> {
+    try {
+      return await this.kv.hashKVAsync(revision);
+    } catch (err) {
+      throw toEtcdError(err);
+    }
+  }
+
   /** Estimated bytes held (reported as dbSize). */
   dbSize(): number {
     return this.kv.size();

@@ -228,22 +228,57 @@ export class MvccStore {
    * Members that applied the same requests (and compactions) get the same hash.
    */
   hashKV(rev = 0): { hash: number; compactRevision: number; hashRevision: number } {
+    const job = this.hashJob(rev);
+    while (!job.step(Infinity));
+    return job.result();
+  }
+
+  /**
+   * hashKV without holding the event loop: the state is captured when called, then hashed
+   * `versionsPerTurn` versions at a time, yielding between them while writes and compactions go on.
+   */
+  async hashKVAsync(
+    rev = 0,
+    versionsPerTurn = 20_000,
+  ): Promise<{ hash: number; compactRevision: number; hashRevision: number }> {
+    const job = this.hashJob(rev);
+    while (!job.step(versionsPerTurn)) await new Promise((r) => setImmediate(r));
+    return job.result();
+  }
+
+  private hashJob(rev: number) {
     // etcd refuses a hash at the compact revision itself, unlike a read there.
     if (rev > 0 && rev <= this.compactRev) throw ErrCompacted();
     if (rev > this.currentRev) throw ErrFutureRev();
     if (rev <= 0) rev = this.currentRev;
+    const compactRevision = this.compactRev;
+    // The same consistent view as serialize(): each key's version array of the moment.
+    const view: [Buffer, Rec[]][] = [];
+    for (const h of this.index.values()) view.push([h.key, h.recs]);
     let hash = 0;
+    let k = 0;
     const w = new BinaryWriter(1024);
-    for (const h of this.index.values()) {
-      for (const r of h.recs) {
-        if (r.kv.modRevision > rev) break;
-        writeRec(w, r);
-        w.bytes(h.key);
-        if (w.length > 64 * 1024) hash = crc32(w.take(), hash);
-      }
-    }
-    hash = crc32(w.take(), hash);
-    return { hash, compactRevision: this.compactRev, hashRevision: rev };
+    return {
+      /** Hashes about `budget` more versions; true when done. */
+      step(budget: number): boolean {
+        let n = 0;
+        for (; k < view.length && n < budget; k++) {
+          const [key, recs] = view[k]!;
+          for (const r of recs) {
+            if (r.kv.modRevision > rev) break;
+            writeRec(w, r);
+            w.bytes(key);
+            n++;
+            if (w.length > 64 * 1024) hash = crc32(w.take(), hash);
+          }
+        }
+        return k >= view.length;
+      },
+      result() {
+        hash = crc32(w.take(), hash);
+        return { hash, compactRevision, hashRevision: rev };
+      },
+    };
   }
 
   /**
