@@ -51,6 +51,12 @@ const program = new Command()
     int,
     1800,
   )
+  .option(
+    '--event-ttl <duration>',
+    'how long Events are kept after their last write (0 keeps them)',
+    parseDuration,
+    3_600_000,
+  )
   .option('--log-level <level>', 'debug, info, warn or error', 'info');
 
 program.parse();
@@ -63,6 +69,7 @@ const o = program.opts<{
   watchCacheSize: number;
   watchBookmarkInterval: number;
   minRequestTimeout: number;
+  eventTtl: number;
   logLevel: string;
 }>();
 
@@ -85,6 +92,7 @@ const server = new ApiServer(
     watchCacheSize: Math.max(100, o.watchCacheSize),
     bookmarkIntervalMs: o.watchBookmarkInterval,
     minRequestTimeoutSeconds: Math.max(1, o.minRequestTimeout),
+    eventTTLSeconds: Math.ceil(o.eventTtl / 1000),
   },
   log,
 );

@@ -70,6 +70,8 @@ type Obj = Record<string, unknown>;
 
 export interface RestOptions {
   prefix: string;
+  /** Events expire this long after their last write (kube-apiserver's --event-ttl); 0 keeps them. */
+  eventTTLSeconds: number;
   watchCacheSize: number;
   bookmarkIntervalMs: number;
   /** Upper bound on a watch's lifetime when the client gives no timeoutSeconds. */
@@ -113,6 +115,11 @@ export class RestHandler {
   ) {}
 
   // ---- keys --------------------------------------------------------------------------------------
+
+  /** Seconds to live for objects of this resource (Events only), 0 for none. */
+  private ttlOf(info: ResourceInfo): number {
+    return info.kind === 'Event' ? this.opts.eventTTLSeconds : 0;
+  }
 
   resourcePrefix(info: ResourceInfo): string {
     return `${this.opts.prefix}/${info.resource}/`;
@@ -771,7 +778,7 @@ export class RestHandler {
       if (kv) throw new StatusError(alreadyExists(gr(info), o.metadata.name!));
       return o;
     }
-    const r = await this.storage.create(key, encodeForStore(o));
+    const r = await this.storage.create(key, encodeForStore(o), this.ttlOf(info));
     if (!r.ok) throw new StatusError(alreadyExists(gr(info), o.metadata.name!));
     o.metadata.resourceVersion = String(r.revision);
     return o;
@@ -815,7 +822,7 @@ export class RestHandler {
         if (pinnedRV) throw new StatusError(conflict(gr(t.info), t.name!));
         continue;
       }
-      const r = await this.storage.update(key, encodeForStore(next), kv.modRevision);
+      const r = await this.storage.update(key, encodeForStore(next), kv.modRevision, this.ttlOf(t.info));
       if (r.ok) {
         next.metadata.resourceVersion = String(r.revision);
         return { obj: next, created: false };
@@ -1174,7 +1181,7 @@ export class RestHandler {
       if (!m.finalizers) delete m.finalizers;
       if (dryRun) return { obj: next };
       if (sameContent(next, cur)) return { obj: cur };
-      const r = await this.storage.update(key, encodeForStore(next), kv.modRevision);
+      const r = await this.storage.update(key, encodeForStore(next), kv.modRevision, this.ttlOf(t.info));
       if (!r.ok) continue;
       next.metadata.resourceVersion = String(r.revision);
       return { obj: next };

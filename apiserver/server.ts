@@ -40,6 +40,7 @@ export interface ApiServerOptions {
   watchCacheSize: number;
   bookmarkIntervalMs: number;
   minRequestTimeoutSeconds: number;
+  eventTTLSeconds: number;
 }
 
 const EMPTY_V2_PROTOBUF = Buffer.from([0x0a, 0x03, 0x32, 0x2e, 0x30]);
@@ -71,6 +72,7 @@ export class ApiServer {
         watchCacheSize: opts.watchCacheSize,
         bookmarkIntervalMs: opts.bookmarkIntervalMs,
         minRequestTimeoutSeconds: opts.minRequestTimeoutSeconds,
+        eventTTLSeconds: opts.eventTTLSeconds,
       },
       log.child('rest'),
     );

@@ -93,8 +93,45 @@ export function storeErrorToStatus(err: unknown): StatusError {
   return new StatusError(internalError(`store: ${msg}`));
 }
 
+/**
+ * Store leases for objects with a time to live, shared the way kube-apiserver's lease manager does: one
+ * lease serves every object written within 5% of the TTL (up to 1,000 objects) and is granted 5% longer
+ * than the TTL, so each object lives at least its TTL. Without sharing, every Event would cost a lease.
+ */
+class LeaseManager {
+  private current: { id: string; grantedAt: number; ttl: number; uses: number } | null = null;
+  private granting: Promise<string> | null = null;
+  static readonly REUSE_FRACTION = 0.05;
+  static readonly MAX_USES = 1000;
+
+  constructor(private readonly client: Etcd3) {}
+
+  async leaseFor(ttlSeconds: number): Promise<string> {
+    const c = this.current;
+    const reuseMs = ttlSeconds * 1000 * LeaseManager.REUSE_FRACTION;
+    if (c && c.ttl === ttlSeconds && Date.now() - c.grantedAt < reuseMs && c.uses < LeaseManager.MAX_USES) {
+      c.uses++;
+      return c.id;
+    }
+    if (!this.granting) {
+      this.granting = (async () => {
+        const grantedAt = Date.now();
+        const res = await this.client.leaseClient.leaseGrant({
+          TTL: Math.ceil(ttlSeconds * (1 + LeaseManager.REUSE_FRACTION)),
+        });
+        this.current = { id: String(res.ID), grantedAt, ttl: ttlSeconds, uses: 0 };
+        return this.current.id;
+      })().finally(() => (this.granting = null));
+    }
+    const id = await this.granting;
+    if (this.current) this.current.uses++;
+    return id;
+  }
+}
+
 export class Storage {
   readonly client: Etcd3;
+  private readonly leases: LeaseManager;
   private compactTimer: NodeJS.Timeout | null = null;
   private closed = false;
 
@@ -109,6 +146,7 @@ export class Storage {
       grpcOptions: { 'grpc.max_receive_message_length': 64 * 1024 * 1024 },
       defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + UNARY_DEADLINE_MS }),
     });
+    this.leases = new LeaseManager(this.client);
   }
 
   private async wrap<T>(fn: () => Promise<T>): Promise<T> {
@@ -152,23 +190,36 @@ export class Storage {
     });
   }
 
-  /** Create: `If(mod_revision == 0) Then Put Else Get` (Kubernetes' create transaction). */
-  async create(key: string, value: Buffer): Promise<WriteResult> {
-    return this.cas(key, value, 0);
+  /**
+   * Create: `If(mod_revision == 0) Then Put Else Get` (Kubernetes' create transaction). `ttlSeconds`
+   * attaches the key to a store lease so it expires (Events).
+   */
+  async create(key: string, value: Buffer, ttlSeconds = 0): Promise<WriteResult> {
+    return this.cas(key, value, 0, ttlSeconds ? await this.leases.leaseFor(ttlSeconds) : '0');
   }
 
   /** Update: `If(mod_revision == expected) Then Put Else Get`. */
-  async update(key: string, value: Buffer, expectedModRevision: number): Promise<WriteResult> {
+  async update(
+    key: string,
+    value: Buffer,
+    expectedModRevision: number,
+    ttlSeconds = 0,
+  ): Promise<WriteResult> {
     if (expectedModRevision <= 0) throw new Error('update needs the current mod_revision');
-    return this.cas(key, value, expectedModRevision);
+    return this.cas(
+      key,
+      value,
+      expectedModRevision,
+      ttlSeconds ? await this.leases.leaseFor(ttlSeconds) : '0',
+    );
   }
 
-  private async cas(key: string, value: Buffer, modRevision: number): Promise<WriteResult> {
+  private async cas(key: string, value: Buffer, modRevision: number, lease: string): Promise<WriteResult> {
     return this.wrap(async () => {
       const k = Buffer.from(key);
       const res = await this.client.kv.txn({
         compare: [{ key: k, target: 'Mod', result: 'Equal', mod_revision: modRevision }],
-        success: [{ request_put: { key: k, value } }],
+        success: [{ request_put: { key: k, value, lease } }],
         failure: [{ request_range: { key: k } }],
       });
       const revision = Number(res.header.revision);

@@ -2,7 +2,7 @@
 // patches, graceful pod deletion, finalizers and propagation policies, namespace termination.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { hasCommand } from '../support/index.js';
+import { hasCommand, run, waitFor } from '../support/index.js';
 import { startCluster, type Cluster } from '../../apiserver/testing.js';
 
 const skip = !hasCommand('etcd') && 'etcd is not installed';
@@ -290,3 +290,42 @@ test(
     assert.equal(again.body.metadata.resourceVersion, st.body.metadata.resourceVersion);
   },
 );
+
+test('events expire after --event-ttl through a store lease', { skip }, async () => {
+  const { startApiServer } = await import('../../apiserver/testing.js');
+  const short = await startApiServer(c.store.endpoint, ['--event-ttl', '2s']);
+  try {
+    const ev = (name: string): Json => ({
+      metadata: { name },
+      involvedObject: { kind: 'Pod', name: 'x', namespace: 'default' },
+      reason: 'Test',
+      message: 'm',
+      type: 'Normal',
+    });
+    for (const n of ['e1', 'e2']) {
+      const r = await fetch(`${short.url}/api/v1/namespaces/default/events`, {
+        method: 'POST',
+        body: JSON.stringify(ev(n)),
+        headers: { 'Content-Type': 'application/json' },
+      });
+      assert.equal(r.status, 201);
+    }
+    // The key is attached to a store lease (the store, not a timer here, expires it).
+    const kv = await run('etcdctl', [
+      '--endpoints',
+      c.store.endpoint,
+      'get',
+      '/registry/events/default/e1',
+      '-w',
+      'json',
+    ]);
+    assert.ok(Number(JSON.parse(kv.stdout).kvs[0].lease) !== 0, kv.stdout);
+    await waitFor(
+      'the events to expire',
+      async () => (await call('GET', '/api/v1/namespaces/default/events')).body.items.length === 0,
+      { timeoutMs: 20_000, intervalMs: 250 },
+    );
+  } finally {
+    await short.stop();
+  }
+});
