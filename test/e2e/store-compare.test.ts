@@ -171,16 +171,18 @@ function normalize(v: unknown): unknown {
 async function runScenario(endpoint: string): Promise<{ results: unknown[]; events: unknown[] }> {
   const c = rawClient(endpoint);
   const results: unknown[] = [];
-  // Watch everything from revision 1 so the event history is compared too.
+  // Watch everything from the next revision (synced before the first write) so the event history is
+  // compared too.
   const stream = c.watch();
   const events: unknown[] = [];
+  let created = false;
   stream.on('data', (r: any) => {
+    if (r.created) created = true;
     for (const e of r.events ?? []) events.push(normalize(e));
   });
   stream.on('error', () => undefined);
-  stream.write({
-    createRequest: { key: Buffer.from([0]), rangeEnd: Buffer.from([0]), startRevision: '1', prevKv: true },
-  });
+  stream.write({ createRequest: { key: Buffer.from([0]), rangeEnd: Buffer.from([0]), prevKv: true } });
+  await waitFor('the history watch to be created', () => created);
   try {
     for (const [name, step] of SCENARIO) {
       try {
@@ -332,9 +334,26 @@ function randomScenario(seed: number, n: number): Step[] {
   return steps;
 }
 
-async function runSteps(endpoint: string, steps: Step[]): Promise<unknown[]> {
+async function runSteps(endpoint: string, steps: Step[]): Promise<{ results: unknown[]; events: unknown[] }> {
   const c = rawClient(endpoint);
   const out: unknown[] = [];
+  const events: any[] = [];
+  let canceled = '';
+  let created = false;
+  const stream = c.watch();
+  stream.on('data', (r: any) => {
+    if (r.created) created = true;
+    if (r.canceled) canceled = `${r.cancelReason} compact_revision=${r.compactRevision}`;
+    for (const e of r.events ?? []) events.push(normalize(e));
+  });
+  stream.on('error', () => undefined);
+  stream.write({
+    createRequest: { key: Buffer.from([0]), rangeEnd: Buffer.from([0]), prevKv: true },
+  });
+  // From the next revision (the store is empty), and created before any write: a synced watcher that no
+  // compaction in the script can cancel. (A start at revision 1 would begin unsynced, and an early
+  // compaction may legitimately cancel it, in etcd as here.)
+  await waitFor('the history watch to be created', () => created);
   try {
     for (const [name, step] of steps) {
       try {
@@ -343,10 +362,21 @@ async function runSteps(endpoint: string, steps: Step[]): Promise<unknown[]> {
         out.push([name, { error: { code: err.code, details: err.details } }]);
       }
     }
+    const head = Number((await c.kv.Range({ key: B('a') })).header.revision);
+    if (head > 1) {
+      await waitFor(
+        `the watch on ${endpoint} to reach revision ${head} (at ${events[events.length - 1]?.kv.modRevision}, canceled: ${canceled})`,
+        () => Number(events[events.length - 1]?.kv.modRevision) >= head,
+        {
+          timeoutMs: 15_000,
+        },
+      );
+    }
   } finally {
+    stream.cancel();
     c.close();
   }
-  return out;
+  return { results: out, events };
 }
 
 test(
@@ -361,13 +391,18 @@ test(
     try {
       const want = await runSteps(etcd.endpoint, steps);
       const got = await runSteps(store.endpoint, steps);
-      for (let i = 0; i < want.length; i++) {
+      for (let i = 0; i < want.results.length; i++) {
         const script = steps
           .slice(0, i + 1)
           .map(([name], j) => `  ${j}: ${name}`)
           .join('\n');
-        assert.deepEqual(got[i], want[i], `seed ${seed}, step ${i}; the sequence so far:\n${script}\n`);
+        assert.deepEqual(
+          got.results[i],
+          want.results[i],
+          `seed ${seed}, step ${i}; the sequence so far:\n${script}\n`,
+        );
       }
+      assert.deepEqual(got.events, want.events, `seed ${seed}: watch history`);
     } finally {
       await store.destroy();
       await etcd.stop();
