@@ -158,6 +158,15 @@ export class RestHandler {
     await Promise.all([...this.caches.values()].map((c) => c.stop()));
   }
 
+  cacheStats(): { resource: string; objects: number; watchers: number; eventsSent: number }[] {
+    return [...this.caches.entries()].map(([resource, c]) => ({
+      resource,
+      objects: c.objectCount(),
+      watchers: c.watcherCount(),
+      eventsSent: c.eventsSent,
+    }));
+  }
+
   // ---- dispatch ----------------------------------------------------------------------------------
 
   async handle(req: IncomingMessage, res: ServerResponse, t: Target, q: Query): Promise<void> {

@@ -28,6 +28,7 @@ import {
   KUBE_VERSION,
 } from './discovery.js';
 import { encodeForStore } from './codec.js';
+import { ApiMetrics } from './metrics.js';
 import { applyDefaults } from './defaults.js';
 import { prepareForCreate } from './strategy.js';
 
@@ -59,6 +60,7 @@ export class ApiServer {
   private server: Server | null = null;
   private wss = new WebSocketServer({ noServer: true, maxPayload: 64 * 1024 });
   private ready = false;
+  private readonly metrics: ApiMetrics;
 
   constructor(
     readonly opts: ApiServerOptions,
@@ -76,6 +78,7 @@ export class ApiServer {
       },
       log.child('rest'),
     );
+    this.metrics = new ApiMetrics(() => this.rest.cacheStats());
   }
 
   /** Starts listening at once (health answers), then prepares the store; /readyz turns ok when done. */
@@ -139,7 +142,19 @@ export class ApiServer {
         sendStatus(res, internalError(err instanceof Error ? err.message : String(err)));
       }
     } finally {
-      this.log.debug('request', { method: req.method, path, code: res.statusCode, ms: Date.now() - started });
+      const ms = Date.now() - started;
+      this.log.debug('request', { method: req.method, path, code: res.statusCode, ms });
+      const target = parseResourcePath(path).target;
+      if (target) {
+        const watch = url.searchParams.get('watch') === 'true' || url.searchParams.get('watch') === '1';
+        const method = req.method ?? 'GET';
+        const verb =
+          method === 'GET' ? (watch ? 'WATCH' : target.name === undefined ? 'LIST' : 'GET') : method;
+        const resource = target.subresource
+          ? `${target.info.resource}/${target.subresource}`
+          : target.info.resource;
+        this.metrics.observe(verb, resource, res.statusCode, watch ? null : ms / 1000);
+      }
     }
   }
 
@@ -160,6 +175,12 @@ export class ApiServer {
     }
     if (method === 'GET') {
       if (path === '/version' || path === '/version/') return sendJSON(res, 200, KUBE_VERSION);
+      if (path === '/metrics') {
+        const text = await this.metrics.registry.metrics();
+        res.writeHead(200, { 'Content-Type': this.metrics.registry.contentType });
+        res.end(text);
+        return;
+      }
       if (path === '/api' || path === '/api/')
         return sendJSON(
           res,

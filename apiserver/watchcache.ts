@@ -261,6 +261,7 @@ export class WatchCache {
     if (!p) return;
     const ok = p === ev ? s.sink.send(ev.type, ev.object, this.lineOf(ev)) : s.sink.send(p.type, p.object);
     if (!ok) this.drop(s, 'client too slow');
+    else this.eventsSent++;
   }
 
   private dispatch(ev: CachedEvent): void {
@@ -342,6 +343,13 @@ export class WatchCache {
       sink.send('BOOKMARK', this.bookmarkObject(rv, { 'k8s.io/initial-events-end': 'true' }));
     }
     return { stop: () => this.drop(s, 'client gone') };
+  }
+
+  /** Watch events sent to clients so far (for metrics). */
+  eventsSent = 0;
+
+  objectCount(): number {
+    return this.objects.size;
   }
 
   watcherCount(): number {

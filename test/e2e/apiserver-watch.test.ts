@@ -169,6 +169,11 @@ test('many client watches share one store watch per resource (no polling)', { sk
   await call('POST', '/api/v1/namespaces/default/configmaps', cm('fanout'));
   await waitFor('all 20 watches to be open', () => streams.every((s) => !s.ended));
   assert.equal(await metric(), before, 'client watches must not open store watches');
+  // The apiserver's own metrics count them as open watches on one resource.
+  const own = await (await fetch(`${c.apiservers[0].url}/metrics`)).text();
+  const open = /^apiserver_longrunning_requests\{verb="WATCH",resource="pods"\} (\d+)/m.exec(own);
+  assert.ok(open && Number(open[1]) >= 20, own.slice(0, 500));
+  assert.match(own, /^apiserver_request_total\{verb="POST",resource="configmaps",code="201"\} \d+/m);
   for (const s of streams) s.close();
 });
 
