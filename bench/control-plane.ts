@@ -125,6 +125,16 @@ export async function run(args: string[]): Promise<void> {
       );
     };
 
+    // Phase marks: when the last pod was created, bound and running (from the watch).
+    const marks: Record<string, number> = {};
+    const mark = () => {
+      if (marks.bound !== undefined) return;
+      const live = podInf.list().filter((p) => !p.metadata.deletionTimestamp);
+      const t = Date.now() - t0;
+      if (live.length >= replicas) marks.created ??= t;
+      if (live.filter((p) => p.spec.nodeName).length >= replicas) marks.bound ??= t;
+    };
+    podInf.addEventHandlers({ onAdd: mark, onUpdate: mark });
     const t0 = Date.now();
     unwrap(
       await client.create<Deployment>(Resources.deployments, {
@@ -153,7 +163,7 @@ export async function run(args: string[]): Promise<void> {
     await waitFor('Deployment Available', available, { timeoutMs, intervalMs: 20 });
     const availableAt = Date.now() - t0;
     console.log(
-      `  scale-up: all ${replicas} Running after ${allRunning} ms, Deployment Available after ${availableAt} ms`,
+      `  scale-up: all ${replicas} created after ${marks.created} ms, bound after ${marks.bound} ms, Running after ${allRunning} ms, Deployment Available after ${availableAt} ms`,
     );
 
     const t1 = Date.now();
@@ -170,6 +180,8 @@ export async function run(args: string[]): Promise<void> {
       intervalMs: 20,
     });
     const rollout = Date.now() - t1;
+    results.scaleUpAllCreatedMs = marks.created;
+    results.scaleUpAllBoundMs = marks.bound;
     console.log(`  rolling update: complete after ${rollout} ms`);
 
     const memory: Record<string, number | undefined> = {

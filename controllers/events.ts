@@ -20,12 +20,51 @@ const MAX_SERIES = 4096;
 /** Events waiting to be sent; past it new ones are dropped. */
 const MAX_PENDING = 2000;
 
+/**
+ * Kubernetes' spam filter: per (source, involved object) a token bucket of 25 events refilled at one per
+ * 5 minutes, so a ReplicaSet creating 1,000 pods records its first 25 SuccessfulCreate events, not 1,000.
+ */
+export const SPAM_BURST = 25;
+export const SPAM_REFILL_MS = 300_000;
+const MAX_BUCKETS = 10_000;
+
+export class SpamFilter {
+  private readonly buckets = new Map<string, { tokens: number; at: number }>();
+  constructor(
+    readonly burst = SPAM_BURST,
+    readonly refillMs = SPAM_REFILL_MS,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  /** True if an event about `objectKey` may be recorded now (and takes a token). */
+  allow(objectKey: string): boolean {
+    const now = this.now();
+    let b = this.buckets.get(objectKey);
+    if (!b) {
+      if (this.buckets.size >= MAX_BUCKETS) this.buckets.delete(this.buckets.keys().next().value as string);
+      b = { tokens: this.burst, at: now };
+      this.buckets.set(objectKey, b);
+    }
+    const refill = Math.floor((now - b.at) / this.refillMs);
+    if (refill > 0) {
+      b.tokens = Math.min(this.burst, b.tokens + refill);
+      b.at += refill * this.refillMs;
+    }
+    if (b.tokens <= 0) return false;
+    b.tokens--;
+    return true;
+  }
+}
+
 export class EventRecorder {
   private readonly series = new Map<string, Aggregate>();
   private readonly queue = new WorkQueue<string>({ maxLength: MAX_PENDING, maxRetries: 3, baseDelayMs: 100 });
   private readonly workers: Promise<void>;
   private seq = 0;
   private readonly log: Logger;
+  private readonly spam = new SpamFilter();
+  /** Events suppressed by the spam filter (as Kubernetes, they are simply not recorded). */
+  suppressed = 0;
 
   constructor(
     private readonly client: KubeClient,
@@ -40,6 +79,10 @@ export class EventRecorder {
 
   event(obj: KubeObject, type: 'Normal' | 'Warning', reason: string, message: string): void {
     const m = obj.metadata;
+    if (!this.spam.allow(`${m.uid ?? `${m.namespace}/${m.name}`}`)) {
+      this.suppressed++;
+      return;
+    }
     const key = `${m.uid ?? m.name}|${type}|${reason}|${message}`;
     const now = new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
     let agg = this.series.get(key);

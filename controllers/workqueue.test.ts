@@ -121,3 +121,16 @@ test('ItemBackoff stays bounded in the number of keys it remembers', () => {
   assert.equal(ib.retries(0), 0, 'oldest evicted');
   assert.equal(ib.retries(9), 1);
 });
+
+test('event spam filter: a burst of 25 per object, then one per refill period', async () => {
+  const { SpamFilter } = await import('./events.js');
+  let now = 0;
+  const f = new SpamFilter(25, 300_000, () => now);
+  let allowed = 0;
+  for (let i = 0; i < 1000; i++) if (f.allow('rs-uid')) allowed++;
+  assert.equal(allowed, 25);
+  assert.ok(f.allow('other-uid'), 'buckets are per object');
+  now += 300_000;
+  assert.ok(f.allow('rs-uid'));
+  assert.ok(!f.allow('rs-uid'));
+});

@@ -18,11 +18,23 @@ export class NodeInfo {
   readonly owners = new Map<string, number>();
   readonly pods = new Set<string>();
 
+  private allocatableOf: Node | undefined;
+  private allocatableCache: Resources = { milliCPU: 0, memory: 0, pods: 0 };
+
   constructor(public node: Node) {}
 
+  /** Parsed once per Node object: scoring 1,000 pods over 100 nodes must not re-parse quantities. */
   get allocatable(): Resources {
-    const a = this.node.status?.allocatable ?? this.node.status?.capacity ?? {};
-    return { milliCPU: milliCPU(a.cpu ?? 0), memory: intValue(a.memory ?? 0), pods: intValue(a.pods ?? 110) };
+    if (this.allocatableOf !== this.node) {
+      const a = this.node.status?.allocatable ?? this.node.status?.capacity ?? {};
+      this.allocatableCache = {
+        milliCPU: milliCPU(a.cpu ?? 0),
+        memory: intValue(a.memory ?? 0),
+        pods: intValue(a.pods ?? 110),
+      };
+      this.allocatableOf = this.node;
+    }
+    return this.allocatableCache;
   }
 
   addPod(key: string, pod: Pod): void {
@@ -57,7 +69,16 @@ export class NodeInfo {
   }
 }
 
+const requestsCache = new WeakMap<Pod, Resources>();
+
+/** A pod's cpu/memory requests (memoized per object: pods are immutable snapshots from the cache). */
 export function podRequests(pod: Pod): Resources {
+  let r = requestsCache.get(pod);
+  if (!r) requestsCache.set(pod, (r = computeRequests(pod)));
+  return r;
+}
+
+function computeRequests(pod: Pod): Resources {
   let cpu = 0;
   let mem = 0;
   for (const c of pod.spec.containers ?? []) {
@@ -75,7 +96,15 @@ export function podRequests(pod: Pod): Resources {
 const DEFAULT_MILLI_CPU = 100;
 const DEFAULT_MEMORY = 200 * 1024 * 1024;
 
+const nonZeroCache = new WeakMap<Pod, Resources>();
+
 function nonZeroRequests(pod: Pod): Resources {
+  let r = nonZeroCache.get(pod);
+  if (!r) nonZeroCache.set(pod, (r = computeNonZero(pod)));
+  return r;
+}
+
+function computeNonZero(pod: Pod): Resources {
   let cpu = 0;
   let mem = 0;
   for (const c of pod.spec.containers ?? []) {
