@@ -43,7 +43,7 @@ export async function runCtl(argv: string[]): Promise<number> {
     try {
       r = await fetch(control + path, { method });
     } catch (err) {
-      throw new Error(`cannot reach the cluster control API at ${control}: ${(err as Error).message}`);
+      throw new Error(`cannot reach the cluster control API at ${control}: ${(err as Error).message}`, { cause: err });
     }
     const body = (await r.json()) as { error?: string };
     if (!r.ok) throw new Error(body.error ?? `HTTP ${r.status}`);
