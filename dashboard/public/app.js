@@ -50,6 +50,8 @@ const dirty = {
   eventsReset: false,
 };
 let lastHeavy = 0;
+let heavyCost = 0; // ms, smoothed: how long the last key space + workloads redraws took
+let heavyTimer;
 let frameScheduled = false;
 
 // Page health, read by the measurement script (window.__dashboard.stats) and shown in the header.
@@ -168,7 +170,25 @@ function onBatch(b) {
   if (b.workloads) {
     for (const [kind, d] of Object.entries(b.workloads)) {
       const map = state.wl[kind];
-      if (d.reset) map.clear();
+      if (d.reset) {
+        map.clear();
+        wlChanges.structure = true;
+      }
+      if (kind === 'pods') {
+        // Most pod updates only change a dot's colour: those are patched in place, not redrawn.
+        for (const v of d.put) {
+          const old = map.get(v.id);
+          if (old && old.owner === v.owner) wlChanges.pods.add(v.id);
+          else wlChanges.moved.add(v.id);
+          if (old?.node !== v.node) wlChanges.nodes = true;
+        }
+        for (const id of d.del) wlChanges.moved.add(id);
+        if (d.del.length) wlChanges.nodes = true;
+      } else if (kind === 'deployments' || kind === 'replicasets') {
+        if (d.del.length || d.put.some((v) => !map.has(v.id) || map.get(v.id).owner !== v.owner))
+          wlChanges.structure = true;
+        wlChanges.heads = true;
+      } else wlChanges.nodes = true;
       for (const v of d.put) map.set(v.id, v);
       for (const id of d.del) map.delete(id);
       counters.updates += d.put.length + d.del.length;
@@ -191,13 +211,22 @@ function render() {
   if (dirty.header) renderHeader();
   if (dirty.members) renderMembers();
   if (dirty.events) renderEvents();
-  const heavyDue = t0 - lastHeavy >= HEAVY_RENDER_MS;
+  // The heavy panels get at most a fifth of the time: when a redraw is slow, the next one waits longer.
+  const heavyEvery = Math.min(2000, Math.max(HEAVY_RENDER_MS, 5 * heavyCost));
+  const heavyDue = t0 - lastHeavy >= heavyEvery;
   if (heavyDue && (dirty.keys || dirty.workloads)) {
     lastHeavy = t0;
     if (dirty.keys) renderKeys();
     if (dirty.workloads) renderWorkloads();
-  } else if (dirty.keys || dirty.workloads) {
-    setTimeout(schedule, HEAVY_RENDER_MS - (t0 - lastHeavy));
+    heavyCost = 0.5 * heavyCost + 0.5 * (performance.now() - t0);
+  } else if ((dirty.keys || dirty.workloads) && !heavyTimer) {
+    heavyTimer = setTimeout(
+      () => {
+        heavyTimer = undefined;
+        schedule();
+      },
+      heavyEvery - (t0 - lastHeavy),
+    );
   }
   counters.renderMs += performance.now() - t0;
 }
@@ -398,58 +427,134 @@ evFilter.addEventListener('input', () => {
 
 // ---- workloads ---------------------------------------------------------------------------------------
 
+const wlChanges = { structure: true, heads: true, nodes: true, pods: new Set(), moved: new Set() };
+const podEls = new Map(); // pod id -> its dot
+const podBoxes = new Map(); // ReplicaSet id ('' for pods without one) -> the dots' container
+const headEls = new Map(); // Deployment or ReplicaSet id -> its heading's counters
+
+function podClass(p) {
+  let c = `pod phase-${p.phase}`;
+  if (p.ready) c += ' ready';
+  if (!p.node) c += ' unscheduled';
+  if (p.deleting) c += ' deleting';
+  return c;
+}
+function podTitle(p) {
+  return `${p.name} · ${p.deleting ? 'Terminating' : p.phase}${p.ready ? ', ready' : ''} · ${p.node ?? 'not scheduled'}`;
+}
 function podDot(p) {
-  const cls = ['pod', `phase-${p.phase}`];
-  if (p.ready) cls.push('ready');
-  if (!p.node) cls.push('unscheduled');
-  if (p.deleting) cls.push('deleting');
-  const title = `${p.name} · ${p.deleting ? 'Terminating' : p.phase}${p.ready ? ', ready' : ''} · ${p.node ?? 'not scheduled'}`;
-  return `<span class="${cls.join(' ')}" data-id="${esc(p.id)}" title="${esc(title)}"></span>`;
+  return `<span class="${podClass(p)}" data-id="${esc(p.id)}" title="${esc(podTitle(p))}"></span>`;
+}
+function boxOf(p) {
+  return p.owner && state.wl.replicasets.has(p.owner) ? p.owner : '';
+}
+function deployHead(d) {
+  const pct = d.replicas ? Math.round((100 * d.ready) / d.replicas) : 100;
+  return `<span class="name">Deployment ${esc(d.id)}</span><span class="bar"><i style="width:${pct}%"></i></span><span class="mono">${d.ready}/${d.replicas} ready · ${d.updated} up-to-date · ${d.available} available</span>`;
+}
+function rsHead(rs) {
+  const n = podBoxes.get(rs.id)?.childElementCount ?? 0;
+  return `ReplicaSet ${esc(rs.name)}${rs.revision ? ` · rev ${esc(rs.revision)}` : ''} · ${rs.ready}/${rs.replicas} ready · ${n} pods`;
+}
+
+/** Redraws Deployments, ReplicaSets and their pods from scratch (when one appears or goes away). */
+function rebuildWorkloads() {
+  const { deployments, replicasets, pods } = state.wl;
+  const podsByBox = new Map();
+  for (const p of pods.values()) {
+    const k = boxOf(p);
+    if (!podsByBox.has(k)) podsByBox.set(k, []);
+    podsByBox.get(k).push(p);
+  }
+  const rsByOwner = new Map();
+  for (const rs of replicasets.values()) {
+    const k = rs.owner && deployments.has(rs.owner) ? rs.owner : '';
+    if (!rsByOwner.has(k)) rsByOwner.set(k, []);
+    rsByOwner.get(k).push(rs);
+  }
+  const byName = (a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
+  const rsHtml = (rs) =>
+    `<div class="rs" data-id="${esc(rs.id)}"><div class="rs-head" data-head="${esc(rs.id)}"></div><div class="pods" data-box="${esc(rs.id)}">${(podsByBox.get(rs.id) ?? []).sort(byName).map(podDot).join('')}</div></div>`;
+  const parts = [];
+  for (const d of [...deployments.values()].sort(byName)) {
+    const rss = (rsByOwner.get(d.id) ?? []).sort((a, b) => Number(b.revision ?? 0) - Number(a.revision ?? 0));
+    parts.push(
+      `<div class="deploy" data-id="${esc(d.id)}"><div class="deploy-head" data-head="${esc(d.id)}"></div>${rss.map(rsHtml).join('')}</div>`,
+    );
+  }
+  const orphanRs = rsByOwner.get('') ?? [];
+  if (orphanRs.length)
+    parts.push(
+      `<div class="deploy"><div class="deploy-head"><span class="name muted">ReplicaSets without a Deployment</span></div>${orphanRs.sort(byName).map(rsHtml).join('')}</div>`,
+    );
+  const loose = podsByBox.get('') ?? [];
+  parts.push(
+    `<div class="deploy loose" ${loose.length ? '' : 'hidden'}><div class="deploy-head"><span class="name muted">Pods without a ReplicaSet</span></div><div class="pods" data-box="">${loose.sort(byName).map(podDot).join('')}</div></div>`,
+  );
+  if (!deployments.size && !replicasets.size && !loose.length)
+    parts.push(
+      '<p class="muted">No Deployments, ReplicaSets or Pods yet. Apply one from the Apply panel.</p>',
+    );
+  const root = $('deployments');
+  root.innerHTML = parts.join('');
+  podEls.clear();
+  podBoxes.clear();
+  headEls.clear();
+  for (const el of root.querySelectorAll('.pod[data-id]')) podEls.set(el.dataset.id, el);
+  for (const el of root.querySelectorAll('.pods[data-box]')) podBoxes.set(el.dataset.box, el);
+  for (const el of root.querySelectorAll('[data-head]')) headEls.set(el.dataset.head, el);
+}
+
+/** Applies pod changes to the existing dots; returns false when the structure must be rebuilt. */
+function patchPods() {
+  const { pods } = state.wl;
+  for (const id of wlChanges.moved) {
+    podEls.get(id)?.remove();
+    podEls.delete(id);
+    const p = pods.get(id);
+    if (!p) continue;
+    const box = podBoxes.get(boxOf(p));
+    if (!box) return false;
+    const el = document.createElement('span');
+    el.className = podClass(p);
+    el.dataset.id = p.id;
+    el.title = podTitle(p);
+    box.appendChild(el);
+    podEls.set(id, el);
+  }
+  for (const id of wlChanges.pods) {
+    const p = pods.get(id);
+    const el = podEls.get(id);
+    if (!p || !el) continue;
+    const c = podClass(p);
+    if (el.className !== c) el.className = c;
+    el.title = podTitle(p);
+  }
+  return true;
 }
 
 function renderWorkloads() {
   dirty.workloads = false;
   const { deployments, replicasets, pods, nodes, leases } = state.wl;
-  const podsByOwner = new Map();
-  for (const p of pods.values()) {
-    const k = p.owner ?? '';
-    if (!podsByOwner.has(k)) podsByOwner.set(k, []);
-    podsByOwner.get(k).push(p);
+  const moved = wlChanges.moved.size > 0;
+  if (wlChanges.structure || !patchPods()) rebuildWorkloads();
+  if (wlChanges.structure || wlChanges.heads || moved) {
+    for (const d of deployments.values()) {
+      const el = headEls.get(d.id);
+      if (el) el.innerHTML = deployHead(d);
+    }
+    for (const rs of replicasets.values()) {
+      const el = headEls.get(rs.id);
+      if (el) el.innerHTML = rsHead(rs);
+    }
+    const loose = podBoxes.get('');
+    if (loose) loose.parentElement.hidden = loose.childElementCount === 0;
   }
-  const rsByOwner = new Map();
-  for (const rs of replicasets.values()) {
-    const k = rs.owner ?? '';
-    if (!rsByOwner.has(k)) rsByOwner.set(k, []);
-    rsByOwner.get(k).push(rs);
-  }
-  const byName = (a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
-  const rsHtml = (rs) => {
-    const ps = (podsByOwner.get(rs.id) ?? []).sort(byName);
-    return `<div class="rs" data-id="${esc(rs.id)}"><div class="rs-head">ReplicaSet ${esc(rs.name)}${rs.revision ? ` · rev ${esc(rs.revision)}` : ''} · ${rs.ready}/${rs.replicas} ready · ${ps.length} pods</div><div class="pods">${ps.map(podDot).join('')}</div></div>`;
-  };
-  const parts = [];
-  for (const d of [...deployments.values()].sort(byName)) {
-    const rss = (rsByOwner.get(d.id) ?? []).sort((a, b) => Number(b.revision ?? 0) - Number(a.revision ?? 0));
-    const pct = d.replicas ? Math.round((100 * d.ready) / d.replicas) : 100;
-    parts.push(
-      `<div class="deploy" data-id="${esc(d.id)}"><div class="deploy-head"><span class="name">Deployment ${esc(d.id)}</span><span class="bar"><i style="width:${pct}%"></i></span><span class="mono">${d.ready}/${d.replicas} ready · ${d.updated} up-to-date · ${d.available} available</span></div>${rss.map(rsHtml).join('')}</div>`,
-    );
-  }
-  const orphanRs = [...replicasets.values()].filter((rs) => !rs.owner || !deployments.has(rs.owner));
-  if (orphanRs.length)
-    parts.push(
-      `<div class="deploy"><div class="deploy-head"><span class="name muted">ReplicaSets without a Deployment</span></div>${orphanRs.sort(byName).map(rsHtml).join('')}</div>`,
-    );
-  const loose = [...pods.values()].filter((p) => !p.owner || !replicasets.has(p.owner));
-  if (loose.length)
-    parts.push(
-      `<div class="deploy"><div class="deploy-head"><span class="name muted">Pods without a ReplicaSet</span> <span class="muted">${loose.length}</span></div><div class="pods">${loose.sort(byName).map(podDot).join('')}</div></div>`,
-    );
-  if (!parts.length)
-    parts.push(
-      '<p class="muted">No Deployments, ReplicaSets or Pods yet. Apply one from the Apply panel.</p>',
-    );
-  $('deployments').innerHTML = parts.join('');
+  const nodesChanged = wlChanges.nodes || wlChanges.structure;
+  Object.assign(wlChanges, { structure: false, heads: false, nodes: false });
+  wlChanges.pods.clear();
+  wlChanges.moved.clear();
+  if (!nodesChanged) return;
 
   const podsOnNode = new Map();
   for (const p of pods.values()) if (p.node) podsOnNode.set(p.node, (podsOnNode.get(p.node) ?? 0) + 1);
@@ -477,7 +582,9 @@ function renderWorkloads() {
 
 /** Heartbeat ages move without any event: redraw the nodes once a second. */
 function tickClocks() {
-  if (state.wl.nodes.size) dirty.workloads = true;
+  if (!state.wl.nodes.size) return;
+  wlChanges.nodes = true;
+  dirty.workloads = true;
 }
 
 // ---- key space ---------------------------------------------------------------------------------------
@@ -631,8 +738,8 @@ function renderKeyDetail(h) {
       : `<p class="muted">Version 1 (created at revision ${v[v.length - 1].create}) is the oldest.</p>`;
   box.innerHTML = `<div class="k">${esc(h.key)}</div>
     <p>mod revision <b>${v[0].rev}</b> · version <b>${v[0].version}</b> · created at <b>${v[0].create}</b></p>
-    <h3>Revision history</h3>
-    <table class="versions"><thead><tr><th>A</th><th>B</th><th>mod rev</th><th>version</th><th>create rev</th><th>size</th></tr></thead><tbody>${rows}</tbody></table>
+    <h3>Revision history <span class="muted">(pick A and B to diff)</span></h3>
+    <div class="versions-box"><table class="versions"><thead><tr><th>A</th><th>B</th><th>mod rev</th><th>version</th><th>create rev</th><th>size</th></tr></thead><tbody>${rows}</tbody></table></div>
     ${tail}
     <h3>Diff A → B</h3><pre class="diff" id="diff"></pre>
     <h3>Value at revision ${v[0].rev}</h3><pre id="value">${esc(v[0].value)}</pre>`;
@@ -742,7 +849,10 @@ function resultHtml(r) {
         `<div class="cause">${c.field ? `<b>${esc(c.field)}</b>: ` : ''}${esc(c.message)}${c.reason ? ` <span class="muted">(${esc(c.reason)})</span>` : ''}</div>`,
     )
     .join('');
-  return `<div class="error result"><div>document ${r.doc}, ${esc(what)}: <b>${s.code} ${esc(s.reason ?? '')}</b></div><div>${esc(s.message)}</div>${causes}</div>`;
+  // With causes, the message repeats them: keep its lead ("Deployment "x" is invalid") and list the causes.
+  const message =
+    causes && s.message?.includes(': [') ? s.message.slice(0, s.message.indexOf(': [')) : s.message;
+  return `<div class="error result"><div>document ${r.doc}, ${esc(what)}: <b>${s.code} ${esc(s.reason ?? '')}</b></div><div>${esc(message)}</div>${causes}</div>`;
 }
 
 // ---- time travel -------------------------------------------------------------------------------------
