@@ -107,6 +107,59 @@ export function apiResourceList(group: string, version: string): unknown | undef
   return { kind: 'APIResourceList', apiVersion: 'v1', groupVersion: apiVersionOf(group, version), resources };
 }
 
+// ---- aggregated discovery (apidiscovery.k8s.io/v2) ------------------------------------------------
+
+export const AGGREGATED_DISCOVERY_TYPE =
+  'application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList';
+
+/** Whether the Accept header prefers aggregated discovery v2 (what kubectl 1.32 asks for first). */
+export function wantsAggregated(accept: string | undefined): boolean {
+  if (!accept) return false;
+  const first = accept.split(',')[0].replace(/\s+/g, '');
+  return (
+    /g=apidiscovery\.k8s\.io/.test(first) && /v=v2(;|$)/.test(first) && /as=APIGroupDiscoveryList/.test(first)
+  );
+}
+
+function subresourceDiscovery(r: ResourceInfo, sub: string): unknown {
+  const kind =
+    sub === 'scale'
+      ? { group: 'autoscaling', version: 'v1', kind: 'Scale' }
+      : sub === 'binding'
+        ? { group: '', version: 'v1', kind: 'Binding' }
+        : { group: r.group, version: r.version, kind: r.kind };
+  const verbs = sub === 'binding' ? ['create'] : sub === 'finalize' ? ['update'] : ['get', 'patch', 'update'];
+  return { subresource: sub, responseKind: kind, verbs };
+}
+
+/** /api (the core group only) or /apis (every named group) as one APIGroupDiscoveryList. */
+export function aggregatedDiscovery(core: boolean): unknown {
+  const items = groupVersions()
+    .filter((gv) => (gv.group === '') === core)
+    .map((gv) => ({
+      metadata: { name: gv.group, creationTimestamp: null },
+      versions: [
+        {
+          version: gv.version,
+          resources: RESOURCES.filter((r) => r.group === gv.group && r.version === gv.version).map((r) => ({
+            resource: r.resource,
+            responseKind: { group: r.group, version: r.version, kind: r.kind },
+            scope: r.namespaced ? 'Namespaced' : 'Cluster',
+            singularResource: r.singular,
+            verbs: r.verbs,
+            ...(r.shortNames.length ? { shortNames: r.shortNames } : {}),
+            ...(r.categories.length ? { categories: r.categories } : {}),
+            ...(r.subresources.length
+              ? { subresources: r.subresources.map((sub) => subresourceDiscovery(r, sub)) }
+              : {}),
+          })),
+          freshness: 'Current',
+        },
+      ],
+    }));
+  return { kind: 'APIGroupDiscoveryList', apiVersion: 'apidiscovery.k8s.io/v2', metadata: {}, items };
+}
+
 // ---- OpenAPI ------------------------------------------------------------------------------------
 
 function rewriteRefs(v: unknown, to: string): unknown {

@@ -18,6 +18,9 @@ import { Storage } from './storage.js';
 import { RestHandler } from './rest.js';
 import { parseResourcePath, sendJSON, sendStatus } from './request.js';
 import {
+  AGGREGATED_DISCOVERY_TYPE,
+  aggregatedDiscovery,
+  wantsAggregated,
   apiVersions,
   apiGroupList,
   apiGroup,
@@ -179,6 +182,19 @@ export class ApiServer {
         const text = await this.metrics.registry.metrics();
         res.writeHead(200, { 'Content-Type': this.metrics.registry.contentType });
         res.end(text);
+        return;
+      }
+      if (
+        (path === '/api' || path === '/api/' || path === '/apis' || path === '/apis/') &&
+        wantsAggregated(req.headers.accept)
+      ) {
+        // Aggregated discovery: every resource of every group in one response per root.
+        const body = JSON.stringify(aggregatedDiscovery(path.startsWith('/api/') || path === '/api'));
+        res.writeHead(200, {
+          'Content-Type': AGGREGATED_DISCOVERY_TYPE,
+          'Content-Length': String(Buffer.byteLength(body)),
+        });
+        res.end(body);
         return;
       }
       if (path === '/api' || path === '/api/')

@@ -58,6 +58,19 @@ test('discovery: api-resources, explain, get --raw, version', { skip }, async ()
   const raw = JSON.parse(await ok(['get', '--raw', '/api/v1/namespaces/kube-system']));
   assert.equal(raw.metadata.name, 'kube-system');
   assert.match(await ok(['version']), /Server Version: v1\.32/);
+  // Aggregated discovery (what kubectl asks for first): one document per root.
+  const agg = await fetch(`${c.url}/apis`, {
+    headers: {
+      Accept: 'application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json',
+    },
+  });
+  assert.match(agg.headers.get('content-type') ?? '', /as=APIGroupDiscoveryList/);
+  const groups = ((await agg.json()) as { items: { metadata: { name: string } }[] }).items.map(
+    (g) => g.metadata.name,
+  );
+  assert.deepEqual(groups.sort(), ['apps', 'coordination.k8s.io']);
+  const plain = (await (await fetch(`${c.url}/apis`)).json()) as { kind: string };
+  assert.equal(plain.kind, 'APIGroupList');
 });
 
 test('apply -f creates, then configures after an edit, and reports unchanged', { skip }, async () => {
