@@ -3,6 +3,7 @@
 // times and each component's peak memory (table + bench/results/control-plane.json).
 import { readFileSync, readdirSync, writeFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { loadavg } from 'node:os';
 import { startCluster } from '../apiserver/testing.js';
 import { BIN, ROOT, startProcess, waitFor, type Proc } from '../test/support/index.js';
 import { KubeClient, Resources, unwrap } from '../apimachinery/client.js';
@@ -58,7 +59,7 @@ export async function run(args: string[]): Promise<void> {
   const timeoutMs = flags.timeout as number;
   const log = new Logger('bench', 'warn');
   console.log(
-    `control-plane bench: ${replicas} replicas on ${nodes} nodes (store: ${process.env.EKL_STORE === 'ours' ? 'ours' : 'etcd 3.4'})`,
+    `control-plane bench: ${replicas} replicas on ${nodes} nodes, load average ${loadavg()[0]!.toFixed(1)} (store: ${process.env.EKL_STORE === 'ours' ? 'ours' : 'etcd 3.4'})`,
   );
   const cluster = await startCluster();
   const server = cluster.url;
@@ -86,7 +87,9 @@ export async function run(args: string[]): Promise<void> {
   const client = new KubeClient({ server });
   const podInf = new Informer<Pod>(client, Resources.pods, { labelSelector: 'app=bench', logger: log });
   const dInf = new Informer<Deployment>(client, Resources.deployments, { namespace: 'default', logger: log });
+  // The machine's load when the run started: on a shared machine it explains most of the variance.
   const results: Record<string, unknown> = {
+    loadAverage1m: Number(loadavg()[0]!.toFixed(2)),
     replicas,
     nodes,
     store: process.env.EKL_STORE === 'ours' ? 'ours' : 'etcd-3.4',
