@@ -45,7 +45,6 @@ import {
   negotiate,
   sendJSON,
   sendYAML,
-  sendStatus,
   mediaType,
   type Target,
   type Negotiated,
@@ -184,7 +183,7 @@ export class RestHandler {
     }
     const isWatch = q.get('watch') === 'true' || q.get('watch') === '1';
     if (t.name === undefined) {
-      if (method === 'GET' && isWatch) return this.watch(req, res, t, q, neg);
+      if (method === 'GET' && isWatch) return this.watch(res, t, q, neg);
       if (method === 'GET') return this.list(res, t, q, neg);
       if (method === 'POST') return this.create(req, res, t, q, neg);
       if (method === 'DELETE') return this.deleteCollection(req, res, t, q);
@@ -201,7 +200,7 @@ export class RestHandler {
     }
     switch (method) {
       case 'GET':
-        if (isWatch) return this.watch(req, res, t, q, neg);
+        if (isWatch) return this.watch(res, t, q, neg);
         return this.get(res, t, neg);
       case 'PUT':
         return this.update(req, res, t, q, neg);
@@ -210,9 +209,6 @@ export class RestHandler {
       case 'DELETE':
         if (t.subresource) throw new StatusError(methodNotAllowed());
         return this.delete(req, res, t, q, neg);
-      case 'POST':
-        if (t.subresource === undefined) throw new StatusError(methodNotAllowed());
-        throw new StatusError(methodNotAllowed());
       default:
         throw new StatusError(methodNotAllowed());
     }
@@ -314,7 +310,7 @@ export class RestHandler {
           ? -1
           : 1,
       );
-      return this.sendList(res, t, q, neg, listKind, apiVersion, items, null, {
+      return this.sendList(res, t, q, neg, listKind, apiVersion, items, {
         resourceVersion: String(c.currentRevision()),
       });
     }
@@ -390,7 +386,7 @@ export class RestHandler {
       sendJSON(res, 200, body);
       return;
     }
-    this.sendList(res, t, q, neg, listKind, apiVersion, objects, null, meta);
+    this.sendList(res, t, q, neg, listKind, apiVersion, objects, meta);
   }
 
   private sendList(
@@ -401,7 +397,6 @@ export class RestHandler {
     kind: string,
     apiVersion: string,
     items: KubeObject[],
-    _raw: null,
     meta: Obj,
   ): void {
     if (neg.table) {
@@ -414,24 +409,11 @@ export class RestHandler {
 
   // ---- watch -------------------------------------------------------------------------------------
 
-  private async watch(
-    req: IncomingMessage,
-    res: ServerResponse,
-    t: Target,
-    q: Query,
-    neg: Negotiated,
-  ): Promise<void> {
+  private async watch(res: ServerResponse, t: Target, q: Query, neg: Negotiated): Promise<void> {
     const sinkFactory = (onClose: () => void): WatchSink => this.httpSink(res, t, q, neg, onClose);
-    await this.startWatch(
-      req,
-      t,
-      q,
-      sinkFactory,
-      (st) => sendStatus(res, st),
-      (stop) => {
-        res.on('close', stop);
-      },
-    );
+    await this.startWatch(t, q, sinkFactory, (stop) => {
+      res.on('close', stop);
+    });
   }
 
   /** Serves a watch over a WebSocket (browsers): one JSON WatchEvent per message. */
@@ -455,17 +437,7 @@ export class RestHandler {
       },
     });
     try {
-      await this.startWatch(
-        null,
-        t,
-        q,
-        sinkFactory,
-        (st) => {
-          ws.send(JSON.stringify({ type: 'ERROR', object: st }));
-          ws.close();
-        },
-        (stop) => ws.on('close', stop),
-      );
+      await this.startWatch(t, q, sinkFactory, (stop) => ws.on('close', stop));
     } catch (e) {
       const st = e instanceof StatusError ? e.status : internalError(String(e));
       ws.send(JSON.stringify({ type: 'ERROR', object: st }));
@@ -531,12 +503,11 @@ export class RestHandler {
     };
   }
 
+  /** Opens a client watch on the cache; errors before it starts are thrown (the caller answers them). */
   private async startWatch(
-    _req: IncomingMessage | null,
     t: Target,
     q: Query,
     sinkFactory: (onClose: () => void) => WatchSink,
-    fail: (s: Status) => void,
     onClientGone: (stop: () => void) => void,
   ): Promise<void> {
     const { labels, fields } = this.selectors(t, q);
@@ -607,7 +578,6 @@ export class RestHandler {
       // A compacted or too-old resourceVersion: Kubernetes answers 200 and one ERROR event with a 410 Status.
       sink.send('ERROR', r);
       sink.close();
-      void fail;
       return;
     }
     watcher = r;
@@ -922,13 +892,7 @@ export class RestHandler {
         message: `the body of the request was in an unknown format - accepted media types include: ${PATCH_TYPES.join(', ')}`,
       });
     const raw = await readBody(req);
-    const patchBody = decodeBody(
-      raw,
-      ct,
-      [ct === 'application/apply-patch+yaml' ? 'application/apply-patch+yaml' : ct].concat(
-        ct === 'application/apply-patch+yaml' ? [] : [],
-      ),
-    );
+    const patchBody = decodeBody(raw, ct, [ct]);
     const def = definitionFor(t.info.group, t.info.kind)!;
     const manager = this.manager(req, q);
     const warnings: string[] = [];
@@ -1120,9 +1084,7 @@ export class RestHandler {
       const next = structuredClone(cur);
       const m = next.metadata;
       const finalizers = [...(m.finalizers ?? [])];
-      const policy = String(
-        opts.propagationPolicy ?? (t.info.kind === 'Namespace' ? 'Background' : 'Background'),
-      );
+      const policy = String(opts.propagationPolicy ?? 'Background');
       let mark = false;
       if (t.info.kind === 'Namespace') {
         const specFin = ((next.spec as Obj | undefined)?.finalizers as string[] | undefined) ?? [];
