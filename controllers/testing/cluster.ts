@@ -61,9 +61,10 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
   };
   for (let i = 0; i < (opts.managers ?? 1); i++)
     startManager(opts.managers && opts.managers > 1 ? ['--identity', `cm-${i}`] : []);
+  // The scheduler finds the cluster through a kubeconfig, the others through --server: both paths run.
   const scheduler = startProcess(join(BIN, 'scheduler'), [
-    '--server',
-    server,
+    '--kubeconfig',
+    cluster.kubeconfig,
     '--leader-elect=false',
     '--pod-initial-backoff',
     '200ms',
