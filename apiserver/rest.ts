@@ -529,14 +529,14 @@ export class RestHandler {
     const filter = { namespace: t.info.namespaced ? t.namespace : undefined, labels, fields: fieldSel };
     let initial: KubeObject[] | undefined;
     let from: number;
-    if (rv === '' || (sendInitial && rv === '')) {
+    if (rv === '') {
       // "Most recent": a consistent read from the store, then every change after it.
       const prefix = this.collectionPrefix(t.info, t.namespace);
       const objs: KubeObject[] = [];
       let startKey: string | undefined;
       let revision = 0;
       for (let i = 0; i < MAX_LIST_SCAN_PAGES; i++) {
-        const page = await this.storage.list(prefix, { startKey, revision, limit: 5000 });
+        const page = await this.storage.list(prefix, { startKey, revision, limit: 1000 });
         if (!revision) revision = page.revision;
         for (const kv of page.kvs) objs.push(decodeStored(kv));
         if (!page.more || page.kvs.length === 0) break;

@@ -100,7 +100,7 @@ export class WatchCache {
     let startKey: string | undefined;
     // Page through the prefix at one revision so a large resource does not need one huge response.
     for (;;) {
-      const page = await this.storage.list(this.prefix, { startKey, revision, limit: 5000 });
+      const page = await this.storage.list(this.prefix, { startKey, revision, limit: 1000 });
       if (revision === 0) revision = page.revision;
       for (const kv of page.kvs) {
         try {
