@@ -124,6 +124,12 @@ export function parseOrExit(
   let res: FlagValues | 'help';
   try {
     res = parseFlags(argv, specs);
+    const level = res === 'help' ? undefined : res['log-level'];
+    if (level !== undefined && !['debug', 'info', 'warn', 'error'].includes(level as string)) {
+      throw new FlagError(
+        `invalid value "${String(level)}" for --log-level: want debug, info, warn or error`,
+      );
+    }
   } catch (err) {
     process.stderr.write(`${command}: ${(err as Error).message} (see --help)\n`);
     process.exit(2);
