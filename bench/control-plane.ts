@@ -28,6 +28,17 @@ function peakMiB(pid: number): number | undefined {
   }
 }
 
+/** CPU seconds (user + system) a process has used so far. */
+function cpuSeconds(pid: number): number | undefined {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    // utime and stime are fields 14 and 15 of /proc/<pid>/stat, in clock ticks (100 per second on Linux).
+    return Math.round(((Number(fields[11]) + Number(fields[12])) / 100) * 10) / 10;
+  } catch {
+    return undefined;
+  }
+}
+
 /** The store process: the child of this process whose command line serves `endpoint`. */
 function storePid(endpoint: string): number | undefined {
   for (const d of readdirSync('/proc')) {
@@ -187,20 +198,24 @@ export async function run(args: string[]): Promise<void> {
     results.scaleUpAllBoundMs = marks.bound;
     console.log(`  rolling update: complete after ${rollout} ms`);
 
-    const memory: Record<string, number | undefined> = {
-      store: (() => {
-        const pid = storePid(cluster.store.endpoint);
-        return pid ? peakMiB(pid) : undefined;
-      })(),
-      apiserver: peakMiB(cluster.apiservers[0]!.proc.pid),
+    const pids: Record<string, number | undefined> = {
+      store: storePid(cluster.store.endpoint),
+      apiserver: cluster.apiservers[0]!.proc.pid,
     };
-    for (const [name, p] of Object.entries(procs)) memory[name] = peakMiB(p.pid);
+    for (const [name, p] of Object.entries(procs)) pids[name] = p.pid;
+    const memory: Record<string, number | undefined> = {};
+    const cpu: Record<string, number | undefined> = {};
+    for (const [name, pid] of Object.entries(pids)) {
+      memory[name] = pid ? peakMiB(pid) : undefined;
+      cpu[name] = pid ? cpuSeconds(pid) : undefined;
+    }
     Object.assign(results, {
       scaleUpAllRunningMs: allRunning,
       scaleUpAvailableMs: availableAt,
       rollingUpdateMs: rollout,
       podsPerSecond: Math.round((replicas * 1000) / allRunning),
       peakMemoryMiB: memory,
+      cpuSeconds: cpu,
       targetAllRunningMs: 10_000,
       date: new Date().toISOString(),
     });
@@ -215,9 +230,9 @@ export async function run(args: string[]): Promise<void> {
     );
     console.log(`| rolling update (25% surge / 25% unavailable) | ${(rollout / 1000).toFixed(2)} s |`);
     console.log('');
-    console.log('| component | peak RSS (MiB) |');
-    console.log('|---|---|');
-    for (const [k, v] of Object.entries(memory)) console.log(`| ${k} | ${v ?? 'n/a'} |`);
+    console.log('| component | peak RSS (MiB) | CPU (s) |');
+    console.log('|---|---|---|');
+    for (const [k, v] of Object.entries(memory)) console.log(`| ${k} | ${v ?? 'n/a'} | ${cpu[k] ?? 'n/a'} |`);
     mkdirSync(join(ROOT, 'bench', 'results'), { recursive: true });
     writeFileSync(
       join(ROOT, 'bench', 'results', 'control-plane.json'),
