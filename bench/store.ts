@@ -7,7 +7,7 @@ import { rawClient, type RawEtcdClient } from '../store/api/index.js';
 import { startStore } from '../store/server/testing.js';
 import { hasCommand, startRealEtcd } from '../test/support/index.js';
 
-interface Result {
+export interface Result {
   workload: string;
   ops: number;
   opsPerSec: number;
@@ -23,7 +23,7 @@ function pct(sorted: number[], p: number): number {
 }
 
 /** Runs `op` from `clients` concurrent loops for `ms`, spread over `conns` connections. */
-async function closedLoop(
+export async function closedLoop(
   name: string,
   conns: RawEtcdClient[],
   clients: number,
@@ -55,7 +55,7 @@ async function closedLoop(
   };
 }
 
-async function watchFanout(conns: RawEtcdClient[], watchers: number, ms: number): Promise<Result> {
+export async function watchFanout(conns: RawEtcdClient[], watchers: number, ms: number): Promise<Result> {
   const key = B('bench/watch');
   const sent = new Map<number, bigint>();
   const lat: number[] = [];
@@ -99,8 +99,10 @@ async function watchFanout(conns: RawEtcdClient[], watchers: number, ms: number)
   };
 }
 
-async function suite(endpoint: string, ms: number, only?: string): Promise<Result[]> {
-  const conns = Array.from({ length: 10 }, () => rawClient(endpoint, 60_000));
+/** The workloads against one endpoint, or spread over several (connections round-robin, e.g. a cluster). */
+export async function suite(endpoint: string | string[], ms: number, only?: string): Promise<Result[]> {
+  const eps = Array.isArray(endpoint) ? endpoint : [endpoint];
+  const conns = Array.from({ length: 10 }, (_, i) => rawClient(eps[i % eps.length]!, 60_000));
   const value = B('v'.repeat(256));
   const out: Result[] = [];
   const want = (n: string) => !only || n.includes(only);
