@@ -327,3 +327,67 @@ spec:
     await cp.kubectl(['delete', 'pod', 'stray']);
   }),
 );
+
+test('paused Deployments do not roll out until resumed', { skip }, () =>
+  check(async () => {
+    await cp.kubectl(['apply', '-f', '-'], deploy('pz', 'default', 2));
+    await cp.kubectl(['rollout', 'status', 'deployment/pz', '--timeout=30s']);
+    await cp.kubectl(['rollout', 'pause', 'deployment/pz']);
+    await cp.kubectl(['set', 'image', 'deployment/pz', 'app=nginx:2']);
+    await waitFor(
+      'Progressing=Unknown/DeploymentPaused',
+      async () => {
+        const c = await cp.kubectl([
+          'get',
+          'deployment',
+          'pz',
+          '-o',
+          'jsonpath={.status.conditions[?(@.type=="Progressing")].reason}',
+        ]);
+        return c === 'DeploymentPaused';
+      },
+      { timeoutMs: 20_000 },
+    );
+    const rs = await cp.client.list<ReplicaSet>(Resources.replicasets, {
+      namespace: 'default',
+      labelSelector: 'app=pz',
+    });
+    assert.ok(rs.ok && rs.value.items.length === 1, 'no new ReplicaSet while paused');
+    await cp.kubectl(['rollout', 'resume', 'deployment/pz']);
+    await cp.kubectl(['rollout', 'status', 'deployment/pz', '--timeout=30s']);
+    const pods = await cp.client.list<Pod>(Resources.pods, { namespace: 'default', labelSelector: 'app=pz' });
+    assert.ok(pods.ok);
+    assert.ok(
+      pods.value.items
+        .filter((p) => !p.metadata.deletionTimestamp)
+        .every((p) => p.spec.containers[0]!.image === 'nginx:2'),
+    );
+    await cp.kubectl(['delete', 'deployment', 'pz']);
+  }),
+);
+
+test('a rollout that cannot progress hits its deadline and kubectl rollout status says so', { skip }, () =>
+  check(async () => {
+    const extra = '  progressDeadlineSeconds: 2\n';
+    const ann = '      annotations: {node-agent.ekl.dev/behavior: never-ready}\n';
+    await cp.kubectl(['apply', '-f', '-'], deploy('stuck', 'default', 1, extra, '', ann));
+    await waitFor(
+      'Progressing=False/ProgressDeadlineExceeded',
+      async () => {
+        const c = await cp.kubectl([
+          'get',
+          'deployment',
+          'stuck',
+          '-o',
+          'jsonpath={.status.conditions[?(@.type=="Progressing")].status}/{.status.conditions[?(@.type=="Progressing")].reason}',
+        ]);
+        return c === 'False/ProgressDeadlineExceeded';
+      },
+      { timeoutMs: 30_000, intervalMs: 200 },
+    );
+    const r = await cp.cluster.kubectl(['rollout', 'status', 'deployment/stuck', '--timeout=20s']);
+    assert.notEqual(r.code, 0);
+    assert.match(r.stderr, /exceeded its progress deadline/);
+    await cp.kubectl(['delete', 'deployment', 'stuck']);
+  }),
+);
