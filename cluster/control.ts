@@ -13,6 +13,7 @@ export async function startControlServer(
   sup: Supervisor,
   port: number,
   nodeAgentUrl: () => string | undefined,
+  shutdown: () => void,
 ): Promise<ControlServer> {
   const server = http.createServer((req, res) => {
     const reply = (code: number, body: unknown) => {
@@ -24,6 +25,10 @@ export async function startControlServer(
     void (async () => {
       if (req.method === 'GET' && path === '/healthz') return reply(200, { ok: true });
       if (req.method === 'GET' && path === '/components') return reply(200, { components: sup.list() });
+      if (req.method === 'POST' && path === '/shutdown') {
+        reply(202, { shuttingDown: true, pid: process.pid });
+        return shutdown();
+      }
       let m = /^\/components\/([^/]+)$/.exec(path);
       if (req.method === 'GET' && m) {
         const c = sup.get(decodeURIComponent(m[1]!));

@@ -13,6 +13,7 @@ Commands:
                                      pause: SIGSTOP, resume: SIGCONT)
   nodes                              simulated nodes and whether they heartbeat
   stop-heartbeat|start-heartbeat NODE
+  shutdown                           stop the whole cluster (as Ctrl-C does) and wait until it is down
 `;
 
 export async function runCtl(argv: string[]): Promise<number> {
@@ -43,7 +44,9 @@ export async function runCtl(argv: string[]): Promise<number> {
     try {
       r = await fetch(control + path, { method });
     } catch (err) {
-      throw new Error(`cannot reach the cluster control API at ${control}: ${(err as Error).message}`, { cause: err });
+      throw new Error(`cannot reach the cluster control API at ${control}: ${(err as Error).message}`, {
+        cause: err,
+      });
     }
     const body = (await r.json()) as { error?: string };
     if (!r.ok) throw new Error(body.error ?? `HTTP ${r.status}`);
@@ -93,6 +96,20 @@ export async function runCtl(argv: string[]): Promise<number> {
         };
         process.stdout.write(`${n.name} ${n.heartbeating ? 'heartbeating' : 'not heartbeating'}\n`);
         return 0;
+      }
+      case 'shutdown': {
+        const { pid } = (await call('POST', '/shutdown')) as { pid: number };
+        const deadline = Date.now() + 60_000;
+        while (Date.now() < deadline) {
+          try {
+            process.kill(pid, 0);
+          } catch {
+            process.stdout.write('cluster stopped\n');
+            return 0;
+          }
+          await new Promise((r) => setTimeout(r, 200));
+        }
+        throw new Error(`the supervisor (pid ${pid}) is still running after 60s`);
       }
       default:
         process.stderr.write(`error: unknown command "${cmd}"\n${USAGE}`);

@@ -322,10 +322,13 @@ async function main(argv: string[]): Promise<number> {
     if (ready) writeClusterFile(true);
   });
 
-  const control = await startControlServer(sup, controlPort, () =>
-    sup.get('node-agent')?.state === 'running' ? agentURL : undefined,
-  );
   let stopping = false;
+  const control = await startControlServer(
+    sup,
+    controlPort,
+    () => (sup.get('node-agent')?.state === 'running' ? agentURL : undefined),
+    () => void shutdown('shutdown requested on the control API'),
+  );
   const shutdown = async (why: string) => {
     if (stopping) {
       log.warn('second signal: killing every component now');
@@ -389,7 +392,7 @@ function printSummary(s: {
     bold(`etcd-k8s-lite is up (state in ${s.dataDir})`),
     ...s.members.map((m) => `  store ${m.name.padEnd(6)} ${m.clientURL}   (peer ${m.peerURL})`),
     `  apiserver    ${s.apiURL}`,
-    `  dashboard    ${s.dashURL ?? '(not built: run npm run build)'}`,
+    `  dashboard    ${s.dashURL ?? '(off: --no-dashboard, or not built)'}`,
     `  control API  ${s.controlURL}/components`,
     `  kubeconfig   ${s.kubeconfigPath}`,
     `  logs         ${join(s.dataDir, 'logs')}/<component>.log`,

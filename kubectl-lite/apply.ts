@@ -133,6 +133,10 @@ export function threeWayMergePatch(
         cur,
       );
       if (Object.keys(sub).length) patch[k] = sub;
+    } else if (Array.isArray(v) && original && k in original) {
+      // Lists are replaced whole by a merge patch, and the server fills defaults into list items
+      // (protocol: TCP...), so a list is sent only when the configuration itself changed it.
+      if (!deepEqual(v, original[k])) patch[k] = v;
     } else if (!deepEqual(v, cur)) patch[k] = v;
   }
   for (const k of Object.keys(original ?? {})) {

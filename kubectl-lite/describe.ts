@@ -38,17 +38,17 @@ async function describeOne(ctx: Ctx, r: ApiResource, o: KubeObject): Promise<str
   const md = o.metadata;
   L.push(['Name:', md.name ?? '']);
   if (r.namespaced) L.push(['Namespace:', md.namespace ?? '']);
-  L.push(['Labels:', map(md.labels, ' '.repeat(18))]);
+  L.push(['Labels:', map(md.labels, ' '.repeat(24))]);
   const ann = { ...(md.annotations ?? {}) };
   delete ann['kubectl.kubernetes.io/last-applied-configuration'];
-  L.push(['Annotations:', map(ann, ' '.repeat(18))]);
+  L.push(['Annotations:', map(ann, ' '.repeat(24))]);
   L.push([
     'CreationTimestamp:',
     md.creationTimestamp ? new Date(md.creationTimestamp).toUTCString() : '<unknown>',
   ]);
   const owner = md.ownerReferences?.find((x) => x.controller);
   if (owner) L.push(['Controlled By:', `${owner.kind}/${owner.name}`]);
-  let text = L.map(([k, v]) => k.padEnd(18) + v).join('\n') + '\n';
+  let text = L.map(([k, v]) => k.padEnd(24) + v).join('\n') + '\n';
   text += kindSection(r.kind, o, ctx);
   if (r.kind === 'Deployment') text += await deploymentReplicaSets(ctx, o as Deployment);
   text += await events(ctx, o);
@@ -57,7 +57,7 @@ async function describeOne(ctx: Ctx, r: ApiResource, o: KubeObject): Promise<str
 
 function kindSection(kind: string, o: KubeObject, _ctx: Ctx): string {
   const lines: string[] = [];
-  const row = (k: string, v: unknown) => lines.push(k.padEnd(18) + String(v));
+  const row = (k: string, v: unknown) => lines.push(k.padEnd(24) + String(v));
   switch (kind) {
     case 'Deployment': {
       const d = o as Deployment;
@@ -119,7 +119,7 @@ function kindSection(kind: string, o: KubeObject, _ctx: Ctx): string {
         'Taints:',
         (n.spec?.taints ?? [])
           .map((t) => `${t.key}${t.value ? `=${t.value}` : ''}:${t.effect}`)
-          .join('\n' + ' '.repeat(18)) || '<none>',
+          .join('\n' + ' '.repeat(24)) || '<none>',
       );
       lines.push(...conditions(n.status?.conditions));
       break;
@@ -178,7 +178,7 @@ async function deploymentReplicaSets(ctx: Ctx, d: Deployment): Promise<string> {
     `${rs.metadata.name} (${rs.status?.replicas ?? 0}/${rs.spec.replicas ?? 0} replicas created)`;
   const old = owned.filter((rs) => rs !== newest && (rs.spec.replicas ?? 0) > 0);
   void hash;
-  return `OldReplicaSets:    ${old.length ? old.map(fmt).join(', ') : '<none>'}\nNewReplicaSet:     ${newest ? fmt(newest) : '<none>'}\n`;
+  return `OldReplicaSets:         ${old.length ? old.map(fmt).join(', ') : '<none>'}\nNewReplicaSet:          ${newest ? fmt(newest) : '<none>'}\n`;
 }
 
 async function events(ctx: Ctx, o: KubeObject): Promise<string> {
@@ -187,7 +187,7 @@ async function events(ctx: Ctx, o: KubeObject): Promise<string> {
     namespace: o.metadata.namespace || 'default',
     fieldSelector: fs.join(','),
   });
-  if (!r.ok || r.value.items.length === 0) return 'Events:            <none>\n';
+  if (!r.ok || r.value.items.length === 0) return 'Events:                 <none>\n';
   const items = r.value.items.sort(
     (a, b) =>
       Date.parse(a.lastTimestamp ?? a.eventTime ?? '') - Date.parse(b.lastTimestamp ?? b.eventTime ?? ''),

@@ -32,9 +32,10 @@ Advanced Commands:
 The store beneath (etcd v3 API, read-only except snapshot):
   store keys [PREFIX]             raw keys with create/mod revision and version
   store get KEY [--rev N] [-w]    a stored value, decoded; -w watches it
-  store watch PREFIX              raw watch events (revision, PUT/DELETE, key)
+  store watch PREFIX [--rev N]    raw watch events (revision, PUT/DELETE, key)
   store status                    members, leader, term, raft index, revision, db size
   store leader                    the leader member's name
+  store revision                  the store's current revision (replay from it: store watch --rev)
   store snapshot save FILE
   store snapshot restore FILE --data-dir DIR --name NAME --initial-cluster ... --initial-cluster-token ... --initial-advertise-peer-urls ...
 

@@ -77,6 +77,8 @@ export async function store(ctx: Ctx): Promise<number> {
       return status(ctx);
     case 'leader':
       return leader(ctx);
+    case 'revision':
+      return revision(ctx);
     case 'snapshot':
       if (rest[0] === 'save' && rest[1]) return snapshotSave(ctx, rest[1]);
       if (rest[0] === 'restore' && rest[1]) return snapshotRestore(ctx, rest[1]);
@@ -85,7 +87,7 @@ export async function store(ctx: Ctx): Promise<number> {
       );
     default:
       throw new UsageError(
-        'error: want one of: store keys [PREFIX], store get KEY [--rev N] [-w], store watch PREFIX, store status, store leader, store snapshot save|restore FILE',
+        'error: want one of: store keys [PREFIX], store get KEY [--rev N] [-w], store watch PREFIX, store status, store leader, store revision, store snapshot save|restore FILE',
       );
   }
 }
@@ -178,7 +180,7 @@ async function watch(ctx: Ctx, keyOrPrefix: string, prefix: boolean): Promise<nu
       for (const ev of res.events) {
         const r = String(ev.kv.mod_revision);
         widthRev = Math.max(widthRev, r.length);
-        ctx.out(`${r.padEnd(widthRev + 3)}${ev.type.padEnd(9)}${ev.kv.key.toString()}\n`);
+        ctx.out(`${r.padEnd(widthRev + 3)}${ev.type.toUpperCase().padEnd(9)}${ev.kv.key.toString()}\n`);
         if (showValues && ev.type === 'Put') ctx.out(decodeValue(ev.kv.value, flag(ctx.args, 'output')));
       }
     });
@@ -295,6 +297,20 @@ async function status(ctx: Ctx): Promise<number> {
   }
   ctx.out(formatTable(rows));
   return st.some((s) => s.error) ? 1 : 0;
+}
+
+/** The store's current revision: a point to replay `store watch --rev` from. */
+async function revision(ctx: Ctx): Promise<number> {
+  const c = connect(endpoints(ctx));
+  try {
+    const res = await c.kv.range({ key: Buffer.from('/'), limit: 1, keys_only: true } as never);
+    ctx.out(`${res.header.revision}\n`);
+    return 0;
+  } catch (err) {
+    throw failure(err);
+  } finally {
+    c.close();
+  }
 }
 
 async function leader(ctx: Ctx): Promise<number> {
