@@ -40,6 +40,12 @@ interface Sample {
   updatesPerSec: number;
   messagesPerSec: number;
   renderMs: number;
+  handleMs: number;
+  /** Main-thread time of the page's renderer in the last second, from Chrome's own metrics (ms). */
+  taskMs: number;
+  scriptMs: number;
+  layoutMs: number;
+  styleMs: number;
   longTasks: number;
   podsInPage: number;
   readyInPage: number;
@@ -67,17 +73,36 @@ try {
     nodes,
     { timeout: 120_000 },
   );
+  const cdp = await page.context().newCDPSession(page);
+  await cdp.send('Performance.enable');
+  let prev: Record<string, number> = {};
+  const chromeMetrics = async () => {
+    const { metrics } = await cdp.send('Performance.getMetrics');
+    const now: Record<string, number> = Object.fromEntries(metrics.map((m) => [m.name, m.value]));
+    const d = (k: string) => Math.round(((now[k] ?? 0) - (prev[k] ?? 0)) * 1000);
+    const out = {
+      taskMs: d('TaskDuration'),
+      scriptMs: d('ScriptDuration'),
+      layoutMs: d('LayoutDuration'),
+      styleMs: d('RecalcStyleDuration'),
+    };
+    prev = now;
+    return out;
+  };
+  await chromeMetrics();
   const sampler = setInterval(() => {
-    void page
-      .evaluate(() => {
+    void Promise.all([
+      chromeMetrics(),
+      page.evaluate(() => {
         const d = (globalThis as any).__dashboard;
         return {
           ...d.stats,
           podsInPage: d.state.wl.pods.size,
           readyInPage: [...d.state.wl.pods.values()].filter((p: any) => p.ready).length,
         };
-      })
-      .then((s: any) => samples.push({ t: (Date.now() - t0) / 1000, phase, ...s }))
+      }),
+    ])
+      .then(([m, s]: [any, any]) => samples.push({ t: (Date.now() - t0) / 1000, phase, ...s, ...m }))
       .catch(() => undefined);
   }, 1000);
   await page.waitForTimeout(5000);
@@ -161,6 +186,30 @@ try {
       messagesPerSecMax: pct(
         sorted((x) => x.messagesPerSec),
         100,
+      ),
+      handleMsPerSecMedian: pct(
+        sorted((x) => x.handleMs),
+        50,
+      ),
+      mainThreadMsPerSecMedian: pct(
+        sorted((x) => x.taskMs),
+        50,
+      ),
+      mainThreadMsPerSecP95: pct(
+        sorted((x) => x.taskMs),
+        95,
+      ),
+      scriptMsPerSecMedian: pct(
+        sorted((x) => x.scriptMs),
+        50,
+      ),
+      layoutMsPerSecMedian: pct(
+        sorted((x) => x.layoutMs),
+        50,
+      ),
+      styleMsPerSecMedian: pct(
+        sorted((x) => x.styleMs),
+        50,
       ),
     };
   };

@@ -3,6 +3,7 @@
 /* global document, window, WebSocket, fetch, performance, requestAnimationFrame, PerformanceObserver, location, setTimeout, clearTimeout, setInterval, URLSearchParams */
 
 const MAX_EVENTS = 500; // events the page keeps (the stream panel is bounded)
+const EVENT_ROWS = 200; // of which the table shows the newest (filtering draws from all 500)
 const HEAVY_RENDER_MS = 250; // key space and workloads redraw at most this often
 const MAX_KEYS_SHOWN = 300; // key rows drawn in one open group (filter to narrow)
 
@@ -65,7 +66,7 @@ const stats = {
   totalUpdates: 0,
   totalMessages: 0,
 };
-const counters = { frames: 0, updates: 0, messages: 0, maxLag: 0, renderMs: 0 };
+const counters = { frames: 0, updates: 0, messages: 0, maxLag: 0, renderMs: 0, handleMs: 0 };
 window.__dashboard = { state, stats };
 
 // ---- WebSocket ---------------------------------------------------------------------------------------
@@ -87,6 +88,14 @@ function connect() {
     setTimeout(connect, Math.min(5000, 250 * 2 ** retry++));
   };
   ws.onmessage = (m) => {
+    const t0 = performance.now();
+    handle(m);
+    counters.handleMs += performance.now() - t0;
+  };
+}
+
+function handle(m) {
+  {
     counters.messages++;
     stats.totalMessages++;
     let msg;
@@ -98,7 +107,7 @@ function connect() {
     if (msg.type === 'snapshot') onSnapshot(msg);
     else if (msg.type === 'batch') onBatch(msg);
     schedule();
-  };
+  }
 }
 
 function onSnapshot(s) {
@@ -257,8 +266,9 @@ function render() {
     stats.updatesPerSec = counters.updates;
     stats.messagesPerSec = counters.messages;
     stats.renderMs = Math.round(counters.renderMs);
+    stats.handleMs = Math.round(counters.handleMs);
     stats.totalUpdates += counters.updates;
-    Object.assign(counters, { frames: 0, maxLag: 0, updates: 0, messages: 0, renderMs: 0 });
+    Object.assign(counters, { frames: 0, maxLag: 0, updates: 0, messages: 0, renderMs: 0, handleMs: 0 });
     dirty.header = true;
     tickClocks();
     schedule();
@@ -398,14 +408,14 @@ function renderEvents() {
   const pass = (e) => !f || e.key.startsWith(f);
   if (dirty.eventsReset) {
     dirty.eventsReset = false;
-    body.innerHTML = state.events.filter(pass).reverse().map(eventRow).join('');
+    body.innerHTML = state.events.filter(pass).slice(-EVENT_ROWS).reverse().map(eventRow).join('');
   } else if (state.newEvents.length > 0) {
-    const html = state.newEvents.filter(pass).reverse().map(eventRow).join('');
+    const html = state.newEvents.filter(pass).slice(-EVENT_ROWS).reverse().map(eventRow).join('');
     body.insertAdjacentHTML('afterbegin', html);
-    while (body.rows.length > MAX_EVENTS) body.deleteRow(-1);
+    while (body.rows.length > EVENT_ROWS) body.deleteRow(-1);
   }
   state.newEvents = [];
-  $('ev-count').textContent = `${body.rows.length} shown (last ${MAX_EVENTS} kept)`;
+  $('ev-count').textContent = `${body.rows.length} shown (last ${MAX_EVENTS} kept for filtering)`;
   $('ev-note').textContent = state.eventsDropped
     ? `${state.eventsDropped} events were not sent to the page (more than 500 in one 100 ms batch); the key space still has them.`
     : '';
@@ -431,6 +441,7 @@ const wlChanges = { structure: true, heads: true, nodes: true, pods: new Set(), 
 const podEls = new Map(); // pod id -> its dot
 const podBoxes = new Map(); // ReplicaSet id ('' for pods without one) -> the dots' container
 const headEls = new Map(); // Deployment or ReplicaSet id -> its heading's counters
+const nodeTiles = new Map(); // node name -> {el, html}
 
 function podClass(p) {
   let c = `pod phase-${p.phase}`;
@@ -560,7 +571,7 @@ function renderWorkloads() {
   for (const p of pods.values()) if (p.node) podsOnNode.set(p.node, (podsOnNode.get(p.node) ?? 0) + 1);
   const now = Date.now() - state.serverSkewMs;
   let ready = 0;
-  const nodeHtml = [...nodes.values()]
+  const tiles = [...nodes.values()]
     .sort((a, b) => a.name.localeCompare(b.name, undefined, { numeric: true }))
     .map((n) => {
       const lease = leases.get(`kube-node-lease/${n.name}`);
@@ -574,9 +585,32 @@ function renderWorkloads() {
         : stale
           ? `Ready, no heartbeat ${age}s`
           : 'Ready';
-      return `<div class="node ${cls}" data-name="${esc(n.name)}" data-ready="${esc(n.ready)}" title="${esc(`${n.name}: Ready=${n.ready}${n.reason ? ` (${n.reason})` : ''}; lease renewed ${age ?? '?'}s ago`)}"><div class="n">${esc(n.name)}</div><div class="s">${esc(status)}</div><div class="muted">${podsOnNode.get(n.name) ?? 0} pods${age !== undefined ? ` · ♥ ${age}s` : ''}</div></div>`;
+      return {
+        name: n.name,
+        html: `<div class="node ${cls}" data-name="${esc(n.name)}" data-ready="${esc(n.ready)}" title="${esc(`${n.name}: Ready=${n.ready}${n.reason ? ` (${n.reason})` : ''}; lease renewed ${age ?? '?'}s ago`)}"><div class="n">${esc(n.name)}</div><div class="s">${esc(status)}</div><div class="muted">${podsOnNode.get(n.name) ?? 0} pods${age !== undefined ? ` · ♥ ${age}s` : ''}</div></div>`,
+      };
     });
-  $('nodes').innerHTML = nodeHtml.join('') || '<p class="muted">No Nodes registered.</p>';
+  // Tiles are replaced one by one, and only those whose content changed.
+  const box = $('nodes');
+  const sameSet = tiles.length === nodeTiles.size && tiles.every((t) => nodeTiles.has(t.name));
+  if (!sameSet) {
+    box.innerHTML = tiles.map((t) => t.html).join('') || '<p class="muted">No Nodes registered.</p>';
+    nodeTiles.clear();
+    for (const el of box.querySelectorAll('.node[data-name]')) {
+      const t = tiles.find((x) => x.name === el.dataset.name);
+      nodeTiles.set(el.dataset.name, { el, html: t.html });
+    }
+  } else {
+    for (const t of tiles) {
+      const cur = nodeTiles.get(t.name);
+      if (cur.html === t.html) continue;
+      const tmp = document.createElement('div');
+      tmp.innerHTML = t.html;
+      const el = tmp.firstElementChild;
+      cur.el.replaceWith(el);
+      nodeTiles.set(t.name, { el, html: t.html });
+    }
+  }
   $('nodes-summary').textContent = `${ready}/${nodes.size} Ready · ${pods.size} pods`;
 }
 
