@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { hasCommand, waitFor } from '../support/index.js';
-import { startControlPlane, logsOf } from '../../controllers/testing/cluster.js';
+import { startControlPlane, logsOf, FAILOVER_MANAGER_ARGS } from '../../controllers/testing/cluster.js';
 import { Resources } from '../../apimachinery/client.js';
 import type { Lease, Node, Pod } from '../../apimachinery/index.js';
 
@@ -27,7 +27,7 @@ test(
   'a node that stops heartbeating goes NotReady and its pods are replaced elsewhere',
   { skip },
   async () => {
-    const cp = await startControlPlane({ nodes: 3 });
+    const cp = await startControlPlane({ nodes: 3, managerArgs: FAILOVER_MANAGER_ARGS });
     try {
       await cp.kubectl(['apply', '-f', '-'], manifest(6, 'busybox:1'));
       await cp.kubectl(['rollout', 'status', 'deployment/app', '--timeout=40s']);
@@ -106,7 +106,12 @@ test(
   { skip },
   async () => {
     // Pods take a while to start, so the rollout is still running when the leader dies.
-    const cp = await startControlPlane({ nodes: 3, managers: 2, agentArgs: ['--pod-start-delay', '700ms'] });
+    const cp = await startControlPlane({
+      nodes: 3,
+      managers: 2,
+      managerArgs: FAILOVER_MANAGER_ARGS,
+      agentArgs: ['--pod-start-delay', '700ms'],
+    });
     try {
       const lease = async () => {
         const l = await cp.client.get<Lease>(Resources.leases, 'kube-controller-manager', 'kube-system');
