@@ -154,11 +154,14 @@ export class TortureCluster {
 
   /** Waits until the member's /health says it has a leader and serves a linearizable read. */
   async waitServing(m: Member, timeoutMs = 30_000): Promise<void> {
+    let dead: string | undefined;
     await waitFor(
       `member ${m.name} to serve`,
       async () => {
-        if (!this.running(m))
-          throw new Error(`member ${m.name} is not running:\n${m.proc?.output().slice(-3000)}`);
+        if (!this.running(m)) {
+          dead = `member ${m.name} is not running:\n${m.proc?.output().slice(-3000)}`;
+          return true; // stop waiting: a dead member will not start serving
+        }
         const r = await fetch(`${m.metricsURL}/health`, { signal: AbortSignal.timeout(2000) }).catch(
           () => undefined,
         );
@@ -166,6 +169,7 @@ export class TortureCluster {
       },
       { timeoutMs, intervalMs: 100 },
     );
+    if (dead) throw new Error(dead);
   }
 
   async refreshIds(): Promise<void> {

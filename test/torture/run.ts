@@ -107,7 +107,7 @@ export async function runTorture(o: TortureOptions): Promise<TortureSummary> {
   });
   const watchers: Watcher[] = [];
   const faults = new FaultSchedule(cluster, o.faults, o.seed, log);
-  let summaryExtra: Partial<TortureSummary> = {};
+  let summaryExtra: Partial<TortureSummary> | undefined;
   try {
     const status = await cluster.members[0]!.client.call('maintenance', 'Status', {}, 5000);
     const firstRev = Number(status.header.revision) + 1;
@@ -128,14 +128,12 @@ export async function runTorture(o: TortureOptions): Promise<TortureSummary> {
 
     // Healed: every member must serve again and converge to one revision and one hash.
     for (const m of cluster.members) {
-      await cluster
-        .waitServing(m, 60_000)
-        .catch((err) =>
-          violations.push({
-            check: 'availability',
-            message: `member ${m.name} does not serve after healing: ${(err as Error).message}`,
-          }),
-        );
+      await cluster.waitServing(m, 60_000).catch((err) =>
+        violations.push({
+          check: 'availability',
+          message: `member ${m.name} does not serve after healing: ${(err as Error).message}`,
+        }),
+      );
     }
     let hashes: Record<string, string> = {};
     let finalRev = 0;
