@@ -30,7 +30,23 @@ export interface StartStoreOptions {
   noWait?: boolean;
 }
 
+// test/support kills its children when the test process exits normally; a test process stopped by a
+// signal (a runner's time-out, Ctrl-C) would leave stores behind, so kill them on those signals too.
+const running = new Set<StoreProcess>();
+let signalsHooked = false;
+function hookSignals(): void {
+  if (signalsHooked) return;
+  signalsHooked = true;
+  for (const sig of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) {
+    process.once(sig, () => {
+      for (const s of running) s.proc.child.kill('SIGKILL');
+      process.kill(process.pid, sig);
+    });
+  }
+}
+
 export async function startStore(opts: StartStoreOptions = {}): Promise<StoreProcess> {
+  hookSignals();
   const [client, peer, metrics] = await freePorts(3);
   const tmp = opts.dataDir ? undefined : tempDir('store-');
   const dataDir = opts.dataDir ?? join(tmp!.path, 'data');
@@ -86,10 +102,12 @@ export async function startStore(opts: StartStoreOptions = {}): Promise<StorePro
       await waitServing(s);
     },
     async destroy() {
+      running.delete(s);
       await s.proc.kill('SIGKILL');
       tmp?.remove();
     },
   };
+  running.add(s);
   if (!opts.noWait) {
     try {
       await waitServing(s);
