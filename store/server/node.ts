@@ -15,6 +15,7 @@ import {
   isEmptySnapshot,
   decodeConfChange,
   type Entry,
+  type Message,
   type HardState,
   type Ready,
   type Snapshot,
@@ -33,10 +34,22 @@ import {
   type RaftRequest,
 } from '../apply/index.js';
 import type { StoreConfig } from './config.js';
-import { Membership } from './members.js';
+import { Membership, memberId as deriveMemberId } from './members.js';
 import type { Metrics } from './metrics.js';
 import { IdGenerator } from './idgen.js';
-import { NoPeersTransport, type Transport } from './transport.js';
+import type { Transport } from './transport.js';
+import { PeerTransport, PeerCallError, fetchMembership, type Hello } from './peer/index.js';
+import {
+  ClusterErrors,
+  LEARNER_READY_PERCENT,
+  MAX_LEARNERS,
+  applyMemberChange,
+  confChangeFor,
+  decodeMemberContext,
+  memberFromJSON,
+  memberToJSON,
+  type MemberContext,
+} from './cluster.js';
 import { decodeBackup, decodeSnapshotData, encodeBackup, encodeSnapshotData } from './snapshot.js';
 import { AutoCompactor } from './compactor.js';
 
@@ -83,7 +96,7 @@ export class StoreNode implements EtcdBackend {
   private readonly wal: WAL;
   private readonly snapshotter: Snapshotter;
   private readonly lock: DataDirLock;
-  private readonly transport: Transport;
+  private readonly transport: Transport & PeerTransport;
   private readonly ids: IdGenerator;
   private readonly leaseIds: LeaseIdGenerator;
   private readonly compactor: AutoCompactor;
@@ -140,7 +153,7 @@ export class StoreNode implements EtcdBackend {
     this.lock = parts.lock;
     this.appliedIndex = parts.applied;
     this.snapshotIndex = parts.snapshotIndex;
-    this.transport = new NoPeersTransport(this.nodeId);
+    this.transport = new PeerTransport(this.peerHandler(), log.child('peer'));
     this.ids = new IdGenerator(this.memberId);
     this.leaseIds = new LeaseIdGenerator(this.memberId);
     metrics.onScrape(() => {
@@ -257,18 +270,45 @@ export class StoreNode implements EtcdBackend {
     }
 
     if (cfg.initialClusterState === 'existing') {
-      throw new Error(
-        `--initial-cluster-state=existing needs a member that was added with "member add" and a peer transport; not supported yet`,
+      // Joining after `member add`: the membership (and the cluster id) come from the running members.
+      const peerURLs = [...cfg.initialCluster]
+        .filter(([name]) => name !== cfg.name)
+        .flatMap(([, urls]) => urls);
+      membership = Membership.fromJSON(await fetchMembership(peerURLs, 5_000));
+      const mine = [...cfg.initialAdvertisePeerURLs].sort().join(',');
+      const self = [...membership.members.values()].find((m) => [...m.peerURLs].sort().join(',') === mine);
+      if (!self) {
+        throw new Error(
+          `no member of cluster ${membership.clusterId.toString(16)} has peer URLs ${mine}: add it first with "etcdctl member add ${cfg.name} --peer-urls=${mine}"`,
+        );
+      }
+      self.name = cfg.name;
+      await writeMembershipFile(memberDir, membership);
+      wal = await WAL.create(
+        walDir,
+        { memberId: nodeIdOf(self.id), clusterId: nodeIdOf(membership.clusterId) },
+        walOpts,
       );
+      log.info('joining an existing cluster', {
+        member: self.id.toString(16),
+        cluster: membership.clusterId.toString(16),
+      });
+      return StoreNode.finish(cfg, log, metrics, {
+        membership,
+        memberId: self.id,
+        storage,
+        sm,
+        wal,
+        snapshotter,
+        lock,
+        applied,
+        snapshotIndex,
+        peers: undefined,
+      });
     }
     membership = Membership.bootstrap(cfg.initialCluster, cfg.initialClusterToken);
     const self = [...membership.members.values()].find((m) => m.name === cfg.name);
     if (!self) throw new Error(`member ${cfg.name} is not in --initial-cluster`);
-    if (membership.members.size > 1) {
-      throw new Error(
-        `--initial-cluster lists ${membership.members.size} members; this build runs one-member clusters only (the peer transport is not there yet)`,
-      );
-    }
     self.clientURLs = [...cfg.advertiseClientURLs];
     // The membership file first: a WAL without it would be a member that cannot say who its peers are.
     await writeMembershipFile(memberDir, membership);
@@ -296,7 +336,7 @@ export class StoreNode implements EtcdBackend {
     });
   }
 
-  private static finish(
+  private static async finish(
     cfg: StoreConfig,
     log: Logger,
     metrics: Metrics,
@@ -312,7 +352,7 @@ export class StoreNode implements EtcdBackend {
       snapshotIndex: number;
       peers: string[] | undefined;
     },
-  ): StoreNode {
+  ): Promise<StoreNode> {
     const self = p.membership.members.get(p.memberId);
     if (self) self.clientURLs = [...cfg.advertiseClientURLs];
     const seed = Number(p.memberId & 0xffffffffn) ^ Date.now();
@@ -342,6 +382,17 @@ export class StoreNode implements EtcdBackend {
       logger: (level, msg) => log[level](msg),
     });
     const node = new StoreNode(cfg, log, metrics, { ...p, rn });
+    try {
+      await node.transport.listen(cfg.listenPeerURLs);
+    } catch (err) {
+      await node.transport.close();
+      await p.wal.close();
+      throw new Error(
+        `cannot listen for peers on ${cfg.listenPeerURLs.join(',')}: ${(err as Error).message}`,
+        { cause: err },
+      );
+    }
+    node.syncPeers();
     node.run();
     return node;
   }
@@ -459,8 +510,7 @@ export class StoreNode implements EtcdBackend {
   private applyEntry(e: Entry): void {
     if (e.index <= this.appliedIndex) return;
     if (e.type === EntryType.ConfChange) {
-      // The bootstrap entries add the initial members; later changes come with the cluster work.
-      this.rn.applyConfChange(decodeConfChange(e.data));
+      this.applyConfChangeEntry(e);
       this.sm.skipTo(e.index);
       this.appliedIndex = e.index;
       return;
@@ -548,6 +598,7 @@ export class StoreNode implements EtcdBackend {
     this.sm.restore(d.stateMachine);
     this.appliedIndex = snap.metadata.index;
     this.snapshotIndex = snap.metadata.index;
+    this.syncPeers();
   }
 
   // ---------------------------------------------------------------- proposals and reads
@@ -772,7 +823,10 @@ export class StoreNode implements EtcdBackend {
   async leaseKeepAlive(id: bigint): Promise<number> {
     this.checkServing();
     await this.waitLeader();
-    if (!this.isLeaderNow) throw new RpcError(14, 'etcdserver: not leader');
+    if (!this.isLeaderNow) {
+      // As etcd: a follower forwards keep-alives to the leader, the only member whose lessor counts time.
+      return Number(await this.forward('leaseRenew', { id: id.toString() }));
+    }
     try {
       return this.sm.leaseRenew(id);
     } catch (err) {
@@ -864,7 +918,7 @@ export class StoreNode implements EtcdBackend {
         (a: { memberID: bigint; alarm: number }) =>
           `memberID:${a.memberID} alarm:${['NONE', 'NOSPACE', 'CORRUPT'][a.alarm] ?? a.alarm} `,
       ),
-      isLearner: false,
+      isLearner: !!this.membership.members.get(this.memberId)?.isLearner,
     };
   }
 
@@ -894,38 +948,283 @@ export class StoreNode implements EtcdBackend {
     this.checkServing();
   }
 
+  // Cluster operations (moveLeader, member*) are in the cluster section below.
+
+  observeRpc(service: string, method: string, code: number, seconds: number, type: string): void {
+    const labels = { grpc_type: type, grpc_service: service, grpc_method: method };
+    this.metrics.grpcHandled.inc({ ...labels, grpc_code: codeName(code) });
+    this.metrics.grpcSeconds.observe(labels, seconds);
+  }
+
+  // ---------------------------------------------------------------- cluster: peers and membership
+
+  private readonly confWaiters = new Map<string, { resolve(): void; timer: NodeJS.Timeout }>();
+  private confSeq = 0;
+
+  private peerHandler(): import('./peer/index.js').PeerHandler {
+    return {
+      self: this.nodeId,
+      clusterId: () => nodeIdOf(this.membership.clusterId),
+      name: () => this.cfg.name,
+      clientURLs: () => [...this.cfg.advertiseClientURLs],
+      peerURLs: () => [...this.cfg.initialAdvertisePeerURLs],
+      rejectReason: (h: Hello) => {
+        const mine = nodeIdOf(this.membership.clusterId);
+        if (h.clusterId !== mine)
+          return `cluster ID mismatch: the peer ${h.name} (${h.from}) belongs to cluster ${h.clusterId}, this member to ${mine}`;
+        if (h.to !== this.nodeId) return `this member is ${this.nodeId}, not ${h.to}`;
+        if (!this.membership.members.has(BigInt('0x' + h.from)))
+          return `member ${h.from} is not in cluster ${mine} (removed, or its addition is not applied here yet)`;
+        return undefined;
+      },
+      onMessage: (m: Message) => {
+        if (this.stopped || this.fatal) return;
+        this.rn.step(m);
+        this.kick();
+      },
+      onUnreachable: (id) => {
+        if (this.stopped) return;
+        this.rn.reportUnreachable(id);
+        this.kick();
+      },
+      onSnapshotStatus: (id, ok) => {
+        if (this.stopped) return;
+        this.rn.reportSnapshot(id, ok);
+        this.kick();
+      },
+      onPeerInfo: (id, name, clientURLs) => {
+        const m = this.membership.members.get(BigInt('0x' + id));
+        if (!m) return;
+        if (name) m.name = name;
+        if (clientURLs.length) m.clientURLs = [...clientURLs];
+      },
+      onCall: (op, args) => this.onForwarded(op, args as Record<string, any>),
+      membershipForJoin: () => this.membership.toJSON(),
+    };
+  }
+
+  /** Points the transport at every member but this one (after start, a snapshot, a change). */
+  private syncPeers(): void {
+    const want = new Set<string>();
+    for (const m of this.membership.members.values()) {
+      if (m.id === this.memberId) continue;
+      want.add(nodeIdOf(m.id));
+      this.transport.addPeer(nodeIdOf(m.id), m.peerURLs);
+    }
+    for (const m of this.knownPeers) if (!want.has(m)) this.transport.removePeer(m);
+    this.knownPeers = want;
+  }
+  private knownPeers = new Set<string>();
+
+  private applyConfChangeEntry(e: Entry): void {
+    const cc = decodeConfChange(e.data);
+    const cs = this.rn.applyConfChange(cc);
+    const ctx = decodeMemberContext(cc.context);
+    if (!ctx) return; // a bootstrap entry: the membership already lists the initial members
+    const change = applyMemberChange(this.membership, ctx, cs, cc.nodeId);
+    this.log.info('applied membership change', { op: ctx.op, member: ctx.id, index: e.index });
+    this.syncPeers();
+    const w = this.confWaiters.get(ctx.req);
+    if (w) {
+      this.confWaiters.delete(ctx.req);
+      clearTimeout(w.timer);
+      w.resolve();
+    }
+    if (change.removed === this.memberId) {
+      // As etcd: a removed member stops. Later, so the leader can still hand over and answer the caller.
+      this.log.warn('this member has been removed from the cluster; stopping');
+      setTimeout(() => this.crash(ClusterErrors.removed()), 1000).unref();
+    }
+  }
+
+  /** Proposes a member change on the leader and resolves once it is applied here (with its index). */
+  private async proposeMemberChange(c: Omit<MemberContext, 'req'>): Promise<number> {
+    this.checkServing();
+    const req = `${this.nodeId}-${++this.confSeq}`;
+    const ctx: MemberContext = { ...c, req };
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.confWaiters.delete(req);
+        reject(ServerErrors.timeout());
+      }, this.cfg.requestTimeoutMs);
+      this.confWaiters.set(req, { resolve, timer });
+      const err = this.rn.proposeConfChange(confChangeFor(ctx, c.id.padStart(16, '0')));
+      if (err) {
+        this.confWaiters.delete(req);
+        clearTimeout(timer);
+        // A change is already in flight (one at a time) or there is no leader any more.
+        reject(this.lead ? ServerErrors.timeout() : ServerErrors.noLeader());
+        return;
+      }
+      this.kick();
+    });
+    return this.appliedIndex;
+  }
+
+  /** Runs a cluster operation on the leader; a follower forwards it over the peer connection. */
+  private async forward(op: string, args: Record<string, unknown>): Promise<any> {
+    await this.waitLeader();
+    try {
+      return await this.transport.call(this.lead, op, args, this.cfg.requestTimeoutMs);
+    } catch (err) {
+      if (err instanceof PeerCallError) throw new RpcError(err.code, err.message);
+      throw err;
+    }
+  }
+
+  private async onForwarded(op: string, a: Record<string, any>): Promise<unknown> {
+    if (!this.isLeaderNow) throw ClusterErrors.notLeader();
+    switch (op) {
+      case 'leaseRenew':
+        return this.leaseKeepAlive(BigInt(a['id']));
+      case 'memberAdd': {
+        const r = await this.memberAddOnLeader(a['peerURLs'], !!a['isLearner']);
+        return { member: memberToJSON(r.member), index: r.index };
+      }
+      case 'memberRemove':
+        return { index: await this.memberRemoveOnLeader(BigInt('0x' + a['id'])) };
+      case 'memberUpdate':
+        return { index: await this.memberUpdateOnLeader(BigInt('0x' + a['id']), a['peerURLs']) };
+      case 'memberPromote':
+        return { index: await this.memberPromoteOnLeader(BigInt('0x' + a['id'])) };
+      case 'moveLeader':
+        await this.moveLeader(BigInt('0x' + a['id']));
+        return {};
+      default:
+        throw new RpcError(12, `unknown forwarded call ${op}`);
+    }
+  }
+
+  /** After a forwarded change, waits until this member has applied it too, so its answer lists it. */
+  private async waitApplied(index: number): Promise<void> {
+    const deadline = Date.now() + this.cfg.requestTimeoutMs;
+    while (this.appliedIndex < index && Date.now() < deadline && !this.stopped) {
+      await new Promise((r) => setTimeout(r, 10));
+    }
+  }
+
+  /** Members whose stream connection is up (and this one): etcd's "started" members for its checks. */
+  private activeVoters(): Set<string> {
+    const st = this.rn.status();
+    return new Set(st.voters.filter((v) => v === this.nodeId || this.transport.connected(v)));
+  }
+
   async moveLeader(targetId: bigint): Promise<void> {
     this.checkServing();
     if (!this.membership.members.has(targetId)) throw ServerErrors.badLeaderTransferee();
-    if (targetId === this.memberId && this.isLeaderNow) return;
-    throw ServerErrors.badLeaderTransferee();
+    const target = nodeIdOf(targetId);
+    if (!this.isLeaderNow) {
+      await this.forward('moveLeader', { id: target });
+      return;
+    }
+    if (target === this.nodeId) return;
+    if (this.membership.members.get(targetId)!.isLearner) throw ServerErrors.badLeaderTransferee();
+    this.rn.transferLeader(target);
+    this.kick();
+    const deadline = Date.now() + this.cfg.requestTimeoutMs;
+    while (this.lead !== target) {
+      if (Date.now() > deadline || this.stopped) throw ClusterErrors.leaderTransferTimeout();
+      await new Promise((r) => setTimeout(r, 10));
+    }
   }
 
   members(): MemberInfo[] {
     return this.membership.list().map((m) => ({ ...m }));
   }
 
-  async memberAdd(peerURLs: string[]): Promise<MemberInfo> {
+  async memberAdd(peerURLs: string[], isLearner = false): Promise<MemberInfo> {
     this.checkServing();
+    if (this.isLeaderNow) return (await this.memberAddOnLeader(peerURLs, isLearner)).member;
+    const r = await this.forward('memberAdd', { peerURLs, isLearner });
+    await this.waitApplied(r.index);
+    return memberFromJSON(r.member);
+  }
+
+  private async memberAddOnLeader(
+    peerURLs: string[],
+    isLearner: boolean,
+  ): Promise<{ member: MemberInfo; index: number }> {
     for (const m of this.membership.members.values()) {
       if (m.peerURLs.some((u) => peerURLs.includes(u))) throw ServerErrors.peerURLExist();
     }
-    throw new RpcError(
-      12,
-      'etcdserver: member add is not supported until the peer transport lands (one-member clusters only)',
-    );
+    if (isLearner) {
+      if ([...this.membership.members.values()].filter((m) => m.isLearner).length >= MAX_LEARNERS)
+        throw ClusterErrors.tooManyLearners();
+    } else {
+      // etcd's strict reconfiguration check: the started voters must still be a quorum with one more voter.
+      const voters = this.rn.status().voters.length + 1;
+      if (this.activeVoters().size < Math.floor(voters / 2) + 1) throw ClusterErrors.unhealthy();
+    }
+    // As etcd's MemberAdd: the id hashes the peer URLs with the current time (no cluster token).
+    const id = deriveMemberId(peerURLs, String(Math.floor(Date.now() / 1000)));
+    if (this.membership.members.has(id)) throw ClusterErrors.memberIdExists();
+    const index = await this.proposeMemberChange({
+      op: 'add',
+      id: nodeIdOf(id),
+      name: '',
+      peerURLs,
+      isLearner,
+    });
+    const m = this.membership.members.get(id);
+    if (!m) throw ServerErrors.timeout();
+    return { member: { ...m }, index };
   }
 
   async memberRemove(id: bigint): Promise<void> {
     this.checkServing();
     if (!this.membership.members.has(id)) throw ServerErrors.memberNotFound();
-    throw ServerErrors.notEnoughStartedMembers();
+    if (this.isLeaderNow) {
+      await this.memberRemoveOnLeader(id);
+      return;
+    }
+    const r = await this.forward('memberRemove', { id: nodeIdOf(id) });
+    await this.waitApplied(r.index);
   }
 
-  async memberUpdate(id: bigint): Promise<void> {
+  private async memberRemoveOnLeader(id: bigint): Promise<number> {
+    const m = this.membership.members.get(id);
+    if (!m) throw ServerErrors.memberNotFound();
+    if (!m.isLearner) {
+      // The voters left, without the removed one, must still have a started quorum.
+      const st = this.rn.status();
+      const remaining = st.voters.filter((v) => v !== nodeIdOf(id));
+      const active = [...this.activeVoters()].filter((v) => v !== nodeIdOf(id));
+      if (remaining.length === 0 || active.length < Math.floor(remaining.length / 2) + 1)
+        throw ServerErrors.notEnoughStartedMembers();
+    }
+    return this.proposeMemberChange({
+      op: 'remove',
+      id: nodeIdOf(id),
+      name: m.name,
+      peerURLs: m.peerURLs,
+      isLearner: m.isLearner,
+    });
+  }
+
+  async memberUpdate(id: bigint, peerURLs: string[] = []): Promise<void> {
     this.checkServing();
     if (!this.membership.members.has(id)) throw ServerErrors.memberNotFound();
-    throw new RpcError(12, 'etcdserver: member update is not supported until the peer transport lands');
+    if (this.isLeaderNow) {
+      await this.memberUpdateOnLeader(id, peerURLs);
+      return;
+    }
+    const r = await this.forward('memberUpdate', { id: nodeIdOf(id), peerURLs });
+    await this.waitApplied(r.index);
+  }
+
+  private async memberUpdateOnLeader(id: bigint, peerURLs: string[]): Promise<number> {
+    const m = this.membership.members.get(id);
+    if (!m) throw ServerErrors.memberNotFound();
+    for (const o of this.membership.members.values()) {
+      if (o.id !== id && o.peerURLs.some((u) => peerURLs.includes(u))) throw ServerErrors.peerURLExist();
+    }
+    return this.proposeMemberChange({
+      op: 'update',
+      id: nodeIdOf(id),
+      name: m.name,
+      peerURLs,
+      isLearner: m.isLearner,
+    });
   }
 
   async memberPromote(id: bigint): Promise<void> {
@@ -933,12 +1232,30 @@ export class StoreNode implements EtcdBackend {
     const m = this.membership.members.get(id);
     if (!m) throw ServerErrors.memberNotFound();
     if (!m.isLearner) throw ServerErrors.memberNotLearner();
+    if (this.isLeaderNow) {
+      await this.memberPromoteOnLeader(id);
+      return;
+    }
+    const r = await this.forward('memberPromote', { id: nodeIdOf(id) });
+    await this.waitApplied(r.index);
   }
 
-  observeRpc(service: string, method: string, code: number, seconds: number, type: string): void {
-    const labels = { grpc_type: type, grpc_service: service, grpc_method: method };
-    this.metrics.grpcHandled.inc({ ...labels, grpc_code: codeName(code) });
-    this.metrics.grpcSeconds.observe(labels, seconds);
+  private async memberPromoteOnLeader(id: bigint): Promise<number> {
+    const m = this.membership.members.get(id);
+    if (!m) throw ServerErrors.memberNotFound();
+    if (!m.isLearner) throw ServerErrors.memberNotLearner();
+    const st = this.rn.status();
+    const learner = st.progress[nodeIdOf(id)];
+    const leader = st.progress[this.nodeId];
+    if (!learner || !leader || learner.match < leader.match * LEARNER_READY_PERCENT)
+      throw ClusterErrors.learnerNotReady();
+    return this.proposeMemberChange({
+      op: 'promote',
+      id: nodeIdOf(id),
+      name: m.name,
+      peerURLs: m.peerURLs,
+      isLearner: false,
+    });
   }
 
   /** For /health: a leader, no alarm, and a linearizable read that completes. */
