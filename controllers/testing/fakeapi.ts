@@ -32,6 +32,10 @@ export class FakeApi {
   compacted = 0;
   readonly watchers = new Set<{ collection: string; res: http.ServerResponse }>();
   requests: string[] = [];
+  /** While set, watch events are buffered instead of sent: simulates a lagging watch. */
+  holdWatches = false;
+  private held: { w: { collection: string; res: http.ServerResponse }; line: string }[] = [];
+  private names = 0;
   private server!: http.Server;
   url = '';
 
@@ -79,9 +83,19 @@ export class FakeApi {
     else this.objects.set(key, stored);
     const ev: Ev = { rv, type, collection, object: stored };
     this.history.push(ev);
-    for (const w of this.watchers)
-      if (matches(w.collection, collection)) w.res.write(JSON.stringify({ type, object: stored }) + '\n');
+    for (const w of this.watchers) {
+      if (!matches(w.collection, collection)) continue;
+      const line = JSON.stringify({ type, object: stored }) + '\n';
+      if (this.holdWatches) this.held.push({ w, line });
+      else w.res.write(line);
+    }
     return stored;
+  }
+
+  /** Sends the watch events held back while holdWatches was set. */
+  releaseWatches(): void {
+    this.holdWatches = false;
+    for (const { w, line } of this.held.splice(0)) w.res.write(line);
   }
 
   private handle(req: http.IncomingMessage, res: http.ServerResponse): void {
@@ -133,6 +147,9 @@ export class FakeApi {
         });
       }
       const obj = body ? (JSON.parse(body) as KubeObject) : undefined;
+      if (req.method === 'POST' && !obj!.metadata.name && obj!.metadata.generateName) {
+        obj!.metadata.name = `${obj!.metadata.generateName}${++this.names}`;
+      }
       if (req.method === 'POST') {
         const k = `${collection}/${obj!.metadata.name}`;
         if (this.objects.has(k))
