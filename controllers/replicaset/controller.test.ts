@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Pod, ReplicaSet } from '../../apimachinery/index.js';
-import { KubeClient, Resources } from '../../apimachinery/client.js';
+import { KubeClient } from '../../apimachinery/client.js';
 import { Logger } from '../../common/index.js';
 import { EventRecorder } from '../events.js';
 import { SharedInformerFactory } from '../informer.js';
