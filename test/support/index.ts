@@ -99,9 +99,17 @@ export function startProcess(
 }
 
 const live = new Set<ChildProcess>();
-process.on('exit', () => {
+function killLive(): void {
   for (const c of live) c.kill('SIGKILL');
-});
+}
+process.on('exit', killLive);
+// A test run stopped by a signal must not leave servers behind either.
+for (const sig of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) {
+  process.once(sig, () => {
+    killLive();
+    process.exit(128 + (sig === 'SIGHUP' ? 1 : sig === 'SIGINT' ? 2 : 15));
+  });
+}
 
 export interface ExecResult {
   code: number;
