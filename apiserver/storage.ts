@@ -272,16 +272,20 @@ export class Storage {
       }));
       h.onEvents(events, Number(res.header.revision));
     });
+    let canceledByStore = false;
     w.on('error', (err) => {
+      // The client library emits 'error' only when the store canceled the watch (compaction is the usual
+      // reason; etcd 3.4 leaves cancel_reason empty for it). The library has already dropped the watcher:
+      // cancelling it again would make the library throw on the store's answer, so we must not.
+      canceledByStore = true;
       if (lost) return;
       lost = true;
       const msg = err instanceof Error ? err.message : String(err);
-      void w.cancel().catch(() => undefined);
-      h.onLost(msg, /compact/i.test(msg));
+      h.onLost(msg, /compact|Watcher canceled/i.test(msg));
     });
     return async () => {
       lost = true;
-      await w.cancel().catch(() => undefined);
+      if (!canceledByStore) await w.cancel().catch(() => undefined);
     };
   }
 

@@ -306,6 +306,10 @@ export class WatchCache {
   }): CacheWatcher | Status {
     const { filter, sink, fromRevision } = opts;
     if (fromRevision < this.oldestRevision) {
+      // Older than the window. The store may still hold that history (this apiserver started after the
+      // client listed elsewhere): read it from the store, then join the shared window. Bounded: past
+      // MAX_CATCH_UPS such readers, or if the store compacted it, the answer is 410 as Kubernetes gives.
+      if (opts.initial === undefined && this.catchUps < WatchCache.MAX_CATCH_UPS) return this.catchUp(opts);
       return resourceExpired(`too old resource version: ${fromRevision} (${this.oldestRevision})`);
     }
     const unfiltered =
@@ -350,6 +354,116 @@ export class WatchCache {
 
   objectCount(): number {
     return this.objects.size;
+  }
+
+  static readonly MAX_CATCH_UPS = 64;
+  private catchUps = 0;
+
+  /**
+   * Serves a watch from `fromRevision` with a dedicated store watch until its events reach the window,
+   * then hands the client to the shared window (which replays everything after the last event sent).
+   */
+  private catchUp(opts: Parameters<WatchCache['watch']>[0]): CacheWatcher {
+    this.catchUps++;
+    const { sink } = opts;
+    const s: Subscriber = {
+      filter: opts.filter,
+      sink,
+      unfiltered: false,
+      sentSeq: 0,
+      startRevision: opts.fromRevision,
+      sentRevision: opts.fromRevision,
+      bookmarks: false,
+    };
+    let finished = false;
+    let cancel: (() => Promise<void>) | null = null;
+    let joined: CacheWatcher | null = null;
+    const finish = (): void => {
+      if (finished) return;
+      finished = true;
+      this.catchUps--;
+      if (cancel) void cancel();
+    };
+    const fail = (st: Status): void => {
+      finish();
+      sink.send('ERROR', st);
+      sink.close();
+    };
+    this.storage
+      .watchPrefix(this.prefix, opts.fromRevision + 1, {
+        onEvents: (evs) => {
+          if (finished) return;
+          let last = s.sentRevision;
+          for (const e of evs) {
+            let ev: CachedEvent;
+            try {
+              const prev = e.prev ? decodeStored(e.prev) : null;
+              if (e.type === 'PUT') {
+                const type = e.kv.createRevision === e.kv.modRevision ? 'ADDED' : 'MODIFIED';
+                ev = {
+                  type,
+                  seq: 0,
+                  revision: e.kv.modRevision,
+                  key: e.kv.key,
+                  object: decodeStored(e.kv),
+                  prev,
+                };
+              } else {
+                if (!prev) continue;
+                const obj = structuredClone(prev);
+                obj.metadata.resourceVersion = String(e.kv.modRevision);
+                ev = {
+                  type: 'DELETED',
+                  seq: 0,
+                  revision: e.kv.modRevision,
+                  key: e.kv.key,
+                  object: obj,
+                  prev,
+                };
+              }
+            } catch (err) {
+              this.log.error('skipping undecodable store event', {
+                key: e.kv.key,
+                error: (err as Error).message,
+              });
+              continue;
+            }
+            const p = this.project(s, ev);
+            if (p && !sink.send(p.type, p.object)) {
+              finish();
+              sink.close();
+              return;
+            }
+            last = ev.revision;
+          }
+          s.sentRevision = last;
+          if (last >= this.oldestRevision) {
+            // Every event after `last` is in the window now: join it.
+            finish();
+            const w = this.watch({ ...opts, fromRevision: last, initial: undefined });
+            if ('code' in w) fail(w);
+            else joined = w;
+          }
+        },
+        onLost: () => {
+          if (finished) return;
+          // The store canceled the read: its history from there is compacted (or otherwise gone).
+          fail(resourceExpired(`too old resource version: ${opts.fromRevision} (${this.oldestRevision})`));
+        },
+      })
+      .then((c) => {
+        cancel = c;
+        if (finished) void c();
+      })
+      .catch((err: unknown) =>
+        fail(resourceExpired(`too old resource version: ${opts.fromRevision} (${String(err)})`)),
+      );
+    return {
+      stop: () => {
+        finish();
+        joined?.stop();
+      },
+    };
   }
 
   watcherCount(): number {

@@ -53,7 +53,7 @@ const C = '/api/v1/namespaces/default/configmaps';
 test('concurrent read-modify-write through two apiservers loses no increment', { skip }, async () => {
   const rand = rng(seed);
   assert.equal((await call(0, 'POST', C, { metadata: { name: 'counter' }, data: { n: '0' } })).code, 201);
-  const workers = 6;
+  const workers = 4;
   const perWorker = 10;
   let conflicts = 0;
   await Promise.all(

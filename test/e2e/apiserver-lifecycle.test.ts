@@ -329,3 +329,61 @@ test('events expire after --event-ttl through a store lease', { skip }, async ()
     await short.stop();
   }
 });
+
+test(
+  "a watch from before this apiserver's window but still in the store catches up from the store",
+  { skip },
+  async () => {
+    const { startApiServer } = await import('../../apiserver/testing.js');
+    const small = await startApiServer(c.store.endpoint, ['--watch-cache-size', '100']);
+    try {
+      const C = `${small.url}/api/v1/namespaces/default/configmaps`;
+      const send = async (
+        method: string,
+        url: string,
+        body: unknown,
+        ct = 'application/json',
+      ): Promise<Json> =>
+        (await (
+          await fetch(url, { method, body: JSON.stringify(body), headers: { 'Content-Type': ct } })
+        ).json()) as Json;
+      const start = await send('POST', C, { metadata: { name: 'old-rv' }, data: { i: '0' } });
+      for (let i = 1; i <= 150; i++)
+        await send('PATCH', `${C}/old-rv`, { data: { i: String(i) } }, 'application/merge-patch+json');
+      const ac = new AbortController();
+      const r = await fetch(
+        `${C}?watch=true&fieldSelector=metadata.name%3Dold-rv&resourceVersion=${start.metadata.resourceVersion}`,
+        { signal: ac.signal },
+      );
+      const seen: string[] = [];
+      void (async () => {
+        const dec = new TextDecoder();
+        let buf = '';
+        try {
+          for await (const chunk of r.body as unknown as AsyncIterable<Uint8Array>) {
+            buf += dec.decode(chunk, { stream: true });
+            let i: number;
+            while ((i = buf.indexOf('\n')) >= 0) {
+              const ev = JSON.parse(buf.slice(0, i)) as Json;
+              buf = buf.slice(i + 1);
+              seen.push(`${ev.type} ${ev.type === 'ERROR' ? ev.object.code : ev.object.data.i}`);
+            }
+          }
+        } catch {
+          /* aborted */
+        }
+      })();
+      await waitFor('the 150 changes from the store', () => seen.length >= 150, { timeoutMs: 20_000 });
+      // Then live events from the shared window, with nothing lost or repeated at the hand-over.
+      await send('PATCH', `${C}/old-rv`, { data: { i: 'live' } }, 'application/merge-patch+json');
+      await waitFor('the live change', () => seen.includes('MODIFIED live'), { timeoutMs: 20_000 });
+      ac.abort();
+      assert.deepEqual(seen, [
+        ...Array.from({ length: 150 }, (_, i) => `MODIFIED ${i + 1}`),
+        'MODIFIED live',
+      ]);
+    } finally {
+      await small.stop();
+    }
+  },
+);

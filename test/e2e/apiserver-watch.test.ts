@@ -236,7 +236,7 @@ test('timeoutSeconds ends a watch', { skip }, async () => {
 });
 
 test(
-  'a resourceVersion older than the watch window is 410 Gone (an ERROR event with a Status)',
+  'a resourceVersion older than the window and compacted in the store is 410 Gone (an ERROR event with a Status)',
   { skip },
   async () => {
     const start = await call('POST', '/api/v1/namespaces/default/configmaps', cm('churn'));
@@ -248,6 +248,22 @@ test(
         0,
         'application/merge-patch+json',
       );
+    // Outside the window the apiserver reads history from the store; once compacted, that is gone too.
+    await waitFor(
+      'the start revision to be compacted',
+      async () => {
+        await call('POST', '/api/v1/namespaces/default/configmaps', cm(`tick-${Date.now()}`));
+        const r = await run('etcdctl', [
+          '--endpoints',
+          c.store.endpoint,
+          'get',
+          '/registry/x',
+          `--rev=${start.body.metadata.resourceVersion}`,
+        ]);
+        return /compacted/.test(r.stderr);
+      },
+      { timeoutMs: 20_000, intervalMs: 300 },
+    );
     const w = await openWatch(
       `/api/v1/namespaces/default/configmaps?watch=true&resourceVersion=${start.body.metadata.resourceVersion}`,
     );
