@@ -27,8 +27,10 @@ export class ControlClient {
   async components(): Promise<Component[]> {
     const r = await this.fetch('GET', '/components');
     const body = (await r.json()) as unknown;
-    if (!Array.isArray(body)) throw new ControlError(502, 'control API: /components did not return a list');
-    return body as Component[];
+    // bin/cluster answers {components: [...]}; a bare list is accepted too.
+    const list = Array.isArray(body) ? body : (body as { components?: unknown })?.components;
+    if (!Array.isArray(list)) throw new ControlError(502, 'control API: /components did not return a list');
+    return list as Component[];
   }
 
   async act(name: string, action: Action): Promise<unknown> {

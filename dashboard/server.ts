@@ -384,8 +384,8 @@ export class DashboardServer {
         }),
     );
     app.get('/api/manifests', (_req, res) => void res.json(this.manifestNames()));
-    app.get('/api/manifests/:name', (req, res) => {
-      const name = String(req.params.name);
+    app.get('/api/manifest', (req, res) => {
+      const name = String(req.query.name ?? '');
       // Only names from the listing: a request cannot climb out of the folder.
       if (!this.manifestNames().includes(name))
         return void res.status(404).json({ message: `no manifest "${name}"` });
@@ -431,12 +431,21 @@ export class DashboardServer {
     app.use('/api', (_req, res) => void res.status(404).json({ message: 'no such API path' }));
   }
 
+  /** Manifest files in the folder and one level of subfolders (e.g. invalid/bad-name.yaml), sorted. */
   private manifestNames(): string[] {
     const dir = this.opts.manifestsDir;
     if (!existsSync(dir)) return [];
-    return readdirSync(dir)
-      .filter((n) => /\.(ya?ml|json)$/.test(n) && statSync(join(dir, n)).isFile())
-      .sort();
+    const out: string[] = [];
+    const isManifest = (n: string) => /\.(ya?ml|json)$/.test(n);
+    for (const n of readdirSync(dir).sort()) {
+      const st = statSync(join(dir, n));
+      if (st.isFile() && isManifest(n)) out.push(n);
+      else if (st.isDirectory())
+        for (const m of readdirSync(join(dir, n)).sort())
+          if (isManifest(m) && statSync(join(dir, n, m)).isFile()) out.push(`${n}/${m}`);
+      if (out.length >= 500) break;
+    }
+    return out;
   }
 
   private async wrap(res: Response, fn: () => Promise<unknown>): Promise<void> {

@@ -557,6 +557,9 @@ export function valueText(v: Buffer | undefined): string {
 }
 
 export function shortError(err: unknown): string {
-  const m = String((err as Error)?.message ?? err);
+  let m = String((err as Error)?.message ?? err);
+  // gRPC's words for the two ways a member is down, made readable.
+  if (/ECONNREFUSED/.test(m)) m = 'connection refused (the process is not running)';
+  else if (/DEADLINE_EXCEEDED|Deadline exceeded/i.test(m)) m = 'no answer in time (paused, or overloaded)';
   return m.length > 300 ? m.slice(0, 300) + '...' : m;
 }

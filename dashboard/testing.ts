@@ -2,7 +2,7 @@
 // controller-manager, scheduler, node-agent), a small control server speaking the supervisor's control
 // API over the processes it owns, and bin/dashboard in front; plus a headless Chromium launcher.
 import http from 'node:http';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BIN, freePort, freePorts, startProcess, waitFor, type Proc } from '../test/support/index.js';
@@ -253,6 +253,72 @@ export async function startTestCluster(opts: TestClusterOptions = {}): Promise<T
     await cluster.stop();
     throw new Error(`${(err as Error).message}\n${logs}`, { cause: err });
   }
+}
+
+/**
+ * The whole cluster as `npm start` runs it: bin/cluster in a temp --data-dir on free ports, dashboard
+ * included (started by the supervisor with the flags it always uses). Resolves once cluster.json says ready.
+ */
+export async function startSupervisedCluster(
+  opts: { members?: number; nodes?: number } = {},
+): Promise<Omit<TestCluster, 'components' | 'dashboard' | 'stores'>> {
+  const dir = mkdtempSync(join(tmpdir(), 'dash-cluster-'));
+  const proc = startProcess(process.execPath, [
+    join(BIN, 'cluster'),
+    '--data-dir',
+    dir,
+    '--ports',
+    'auto',
+    '--store-members',
+    String(opts.members ?? 3),
+    '--nodes',
+    String(opts.nodes ?? 3),
+  ]);
+  const file = () => JSON.parse(readFileSync(join(dir, 'cluster.json'), 'utf8'));
+  const logs = () => {
+    const tail = (s: string) => s.split('\n').slice(-40).join('\n');
+    let dash = '';
+    try {
+      dash = readFileSync(join(dir, 'logs', 'dashboard.log'), 'utf8');
+    } catch {
+      // not started yet
+    }
+    return `--- bin/cluster ---\n${tail(proc.output())}\n--- dashboard ---\n${tail(dash)}`;
+  };
+  const stop = async () => {
+    // Ctrl-C: the supervisor stops every component it started.
+    const hard = setTimeout(() => proc.child.kill('SIGKILL'), 20_000);
+    await proc.kill('SIGINT');
+    clearTimeout(hard);
+    rmSync(dir, { recursive: true, force: true });
+  };
+  try {
+    await waitFor(
+      'bin/cluster to report ready',
+      () => {
+        if (proc.child.exitCode !== null) throw new Error(`bin/cluster exited ${proc.child.exitCode}`);
+        if (!existsSync(join(dir, 'cluster.json'))) return false;
+        const f = file();
+        return f.ready && f.supervisor?.pid === proc.pid && f.dashboard;
+      },
+      { timeoutMs: 120_000, intervalMs: 200 },
+    );
+  } catch (err) {
+    const out = logs();
+    await stop();
+    throw new Error(`${(err as Error).message}\n${out}`, { cause: err });
+  }
+  const f = file();
+  return {
+    dir,
+    storeEndpoints: f.storeMembers.map((m: { clientURL: string }) => m.clientURL),
+    apiserverURL: f.apiserver,
+    nodeAgentURL: f.nodeAgent,
+    controlURL: f.control,
+    dashboardURL: f.dashboard,
+    stop,
+    logs,
+  };
 }
 
 /** The supervisor's control API (GET /components, POST /components/<name>/<action>) over our processes. */

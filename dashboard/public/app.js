@@ -332,7 +332,7 @@ function renderMembers() {
         <dt>revision</dt><dd>${dash(m.revision)}</dd>
         <dt>db size</dt><dd>${fmtBytes(m.dbSize)}</dd>
         <dt>health</dt><dd>${down ? '✗ down' : m.errors?.length ? '! alarm' : `✓ ${m.latencyMs} ms`}</dd>
-        ${m.pid ? `<dt>pid</dt><dd>${m.pid}</dd>` : ''}
+        ${m.pid && !stopped ? `<dt>pid</dt><dd>${m.pid}</dd>` : ''}
       </dl>
       ${health}
       <div class="buttons">
@@ -844,7 +844,7 @@ async function loadManifestList() {
 }
 manifestSelect.addEventListener('change', async () => {
   if (!manifestSelect.value) return;
-  const r = await fetch(`/api/manifests/${encodeURIComponent(manifestSelect.value)}`);
+  const r = await fetch(`/api/manifest?name=${encodeURIComponent(manifestSelect.value)}`);
   $('manifest').value = await r.text();
 });
 

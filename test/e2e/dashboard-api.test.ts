@@ -133,7 +133,8 @@ describe('dashboard API', () => {
   it('refuses bad requests with a message', async () => {
     assert.equal((await api('/api/timetravel?rev=abc')).status, 400);
     assert.equal((await api('/api/key')).status, 400);
-    assert.equal((await api('/api/manifests/..%2Fpackage.json')).status, 404);
+    assert.equal((await api('/api/manifest?name=..%2Fpackage.json')).status, 404);
+    assert.equal((await api('/api/manifest?name=%2Fetc%2Fpasswd')).status, 404);
     const act = await api('/api/components/s1/explode', { method: 'POST' });
     assert.equal(act.status, 400);
     assert.match(act.body.message, /unknown action/);
