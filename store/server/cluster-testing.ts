@@ -117,7 +117,7 @@ export class StoreCluster {
       ...(opts.extraArgs ?? []),
     );
     this.members.push(m);
-    this.launch(m);
+    if (opts.start !== false) this.launch(m);
     return m;
   }
 
@@ -178,9 +178,7 @@ export class StoreCluster {
     );
   }
 
-  async status(
-    m: ClusterMember,
-  ): Promise<{
+  async status(m: ClusterMember): Promise<{
     leader: string;
     raftTerm: number;
     raftIndex: number;
