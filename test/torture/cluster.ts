@@ -239,18 +239,25 @@ export class TortureCluster {
    * the old process, MemberAdd with the same peer URL, start with --initial-cluster-state existing.
    * `wipeFirst` kills the process and deletes its data before the removal (a lost disk).
    */
-  async replace(m: Member, wipeFirst: boolean, deadlineMs = 10_000): Promise<void> {
+  async replace(m: Member, wipeFirst: boolean, deadlineMs = 20_000): Promise<void> {
     if (wipeFirst) {
       await this.kill9(m);
       rmSync(m.dataDir, { recursive: true, force: true });
     }
     const via = () => this.members.find((x) => x !== m && this.running(x) && !x.paused);
+    const id = BigInt('0x' + m.id).toString();
+    // Both steps retry; a retry after a lost answer finds the step already done (NOT_FOUND on remove, the
+    // peer URL already a member on add), which counts as done.
     await waitFor(
       `MemberRemove ${m.name}`,
       async () => {
         const v = via();
         if (!v) return false;
-        await v.client.call('cluster', 'MemberRemove', { ID: BigInt('0x' + m.id).toString() }, 3000);
+        try {
+          await v.client.call('cluster', 'MemberRemove', { ID: id }, 3000);
+        } catch (err) {
+          if ((err as { code?: number }).code !== 5 /* NOT_FOUND */) throw err;
+        }
         return true;
       },
       { timeoutMs: deadlineMs, intervalMs: 300 },
@@ -259,16 +266,26 @@ export class TortureCluster {
     if (existsSync(m.dataDir)) rmSync(m.dataDir, { recursive: true, force: true });
     m.generation++;
     m.dataDir = join(this.dir.path, `${m.name}-${m.generation}`);
-    const added = await waitFor(
+    const newId = await waitFor(
       `MemberAdd ${m.name}`,
       async () => {
         const v = via();
         if (!v) return undefined;
-        return v.client.call('cluster', 'MemberAdd', { peerURLs: [m.peerURL] }, 3000);
+        try {
+          const added = await v.client.call('cluster', 'MemberAdd', { peerURLs: [m.peerURL] }, 3000);
+          return BigInt(added.member.ID).toString(16);
+        } catch (err) {
+          const list = await v.client.call('cluster', 'MemberList', {}, 3000);
+          const x = (list.members as { ID: string; peerURLs: string[] }[]).find((y) =>
+            y.peerURLs.includes(m.peerURL),
+          );
+          if (x && BigInt(x.ID).toString(16) !== m.id) return BigInt(x.ID).toString(16);
+          throw err;
+        }
       },
       { timeoutMs: deadlineMs, intervalMs: 300 },
     );
-    m.id = BigInt(added.member.ID).toString(16);
+    m.id = newId;
     this.spawn(m, this.initialCluster(), 'existing');
   }
 

@@ -56,6 +56,8 @@ export class FaultSchedule {
     private readonly kinds: FaultKind[],
     seed: number,
     private readonly log: (s: string) => void,
+    /** Hold and gap ranges in ms; CI runs use shorter ones to see every kind in a short run. */
+    private readonly pace = { holdMs: [500, 3000], gapMs: [500, 2000] },
   ) {
     this.rng = new Rng(seed ^ 0x5eed);
   }
@@ -109,12 +111,16 @@ export class FaultSchedule {
       this.log(
         `fault ${kind}${rec.target ? ` on ${rec.target}` : ''} ${rec.detail ?? ''} (${Math.round(rec.end - rec.start)} ms)`,
       );
-      await this.sleep(500 + this.rng.int(1500));
+      await this.sleep(this.between(this.pace.gapMs));
     }
   }
 
+  private between([lo, hi]: number[]): number {
+    return lo! + this.rng.int(hi! - lo! + 1);
+  }
+
   private hold(): Promise<void> {
-    return this.sleep(500 + this.rng.int(2500));
+    return this.sleep(this.between(this.pace.holdMs));
   }
 
   private async pickLeader(): Promise<Member | undefined> {
@@ -190,6 +196,8 @@ export class FaultSchedule {
       }
       case 'member-churn':
       case 'wipe': {
+        // Reconfiguration needs the others started (etcd refuses a removal that would leave too few).
+        for (const o of ms) await c.waitServing(o, 20_000);
         const m = random();
         rec.target = m.name;
         const oldId = m.id;

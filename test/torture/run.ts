@@ -29,6 +29,8 @@ export interface TortureOptions {
   keys?: number;
   watchers?: number;
   log?: (line: string) => void;
+  /** Fault hold and gap ranges in ms (default hold 0.5-3 s, gap 0.5-2 s). */
+  pace?: { holdMs: [number, number]; gapMs: [number, number] };
   /** Budget of the linearizability search. */
   checkTimeoutMs?: number;
 }
@@ -106,7 +108,7 @@ export async function runTorture(o: TortureOptions): Promise<TortureSummary> {
     clientFor: (c, attempt) => memberFor(c, attempt).client,
   });
   const watchers: Watcher[] = [];
-  const faults = new FaultSchedule(cluster, o.faults, o.seed, log);
+  const faults = new FaultSchedule(cluster, o.faults, o.seed, log, o.pace);
   let summaryExtra: Partial<TortureSummary> | undefined;
   try {
     const status = await cluster.members[0]!.client.call('maintenance', 'Status', {}, 5000);
