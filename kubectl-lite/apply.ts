@@ -149,10 +149,23 @@ function withLastApplied(obj: KubeObject): KubeObject {
   const copy = structuredClone(obj);
   const ann = { ...(copy.metadata.annotations ?? {}) };
   delete ann[LAST_APPLIED];
+  // kubectl keeps an emptied annotations map in the recorded configuration: so do we, byte for byte.
   copy.metadata.annotations = ann;
-  if (Object.keys(ann).length === 0) delete copy.metadata.annotations;
-  const config = JSON.stringify(copy) + '\n';
+  // As kubectl writes it (Go's json.Marshal of a map: keys sorted, compact, newline), so that real
+  // kubectl and kubectl-lite agree on what was last applied.
+  const config = JSON.stringify(sortKeys(copy)) + '\n';
   return { ...copy, metadata: { ...copy.metadata, annotations: { ...ann, [LAST_APPLIED]: config } } };
+}
+
+function sortKeys(v: unknown): unknown {
+  if (Array.isArray(v)) return v.map(sortKeys);
+  if (isPlain(v))
+    return Object.fromEntries(
+      Object.keys(v)
+        .sort()
+        .map((k) => [k, sortKeys(v[k])]),
+    );
+  return v;
 }
 
 export async function apply(ctx: Ctx): Promise<number> {
@@ -185,10 +198,7 @@ export async function apply(ctx: Ctx): Promise<number> {
         continue;
       }
       const current = await ctx.client.get<KubeObject>(r, name, ns);
-      const desired = withLastApplied({
-        ...m.obj,
-        metadata: { ...m.obj.metadata, ...(ns ? { namespace: ns } : {}) },
-      });
+      const desired = withLastApplied(m.obj);
       if (!current.ok && current.status.code === 404) {
         ctx.must(
           await ctx.client.create(r, desired, { namespace: ns, fieldManager: manager }),
