@@ -98,7 +98,7 @@ export class StoreCluster {
 
   /** Adds a member with etcdctl member add (through `via`) and starts it with --initial-cluster-state existing. */
   async add(
-    opts: { learner?: boolean; via?: ClusterMember; extraArgs?: string[] } = {},
+    opts: { learner?: boolean; via?: ClusterMember; extraArgs?: string[]; start?: boolean } = {},
   ): Promise<ClusterMember> {
     const m = await this.prepare();
     const via = opts.via ?? this.running()[0]!;
