@@ -3,7 +3,11 @@
 // one with `npm run torture -- --seed S ...` (the failing run's command is in the assertion message).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { tempDir } from '../support/index.js';
+import { checkLinearizable } from '../torture/checks.js';
+import type { HistoryOp } from '../torture/history.js';
 import { FAULT_KINDS, type FaultKind } from '../torture/faults.js';
 import { printSummary, runTorture, type TortureSummary } from '../torture/run.js';
 
@@ -38,8 +42,39 @@ async function torture(
     s.operations.put && s.operations.put.ok > 5,
     `too few acknowledged puts to mean anything\n${why}`,
   );
+  assertCatchesStaleRead(join(out.path, 'history.json'));
   if (s.ok) out.remove();
   return s;
+}
+
+/**
+ * The checker is not vacuous on real data: make one recorded read return an older write of its key that a
+ * read completed before it had already seen overwritten; the same history must now be rejected.
+ */
+function assertCatchesStaleRead(file: string): void {
+  const history = (JSON.parse(readFileSync(file, 'utf8')) as { operations: HistoryOp[] }).operations;
+  const keys = [...new Set(history.filter((h) => h.key).map((h) => h.key!))].sort();
+  const gets = history.filter((h) => h.kind === 'get' && h.outcome === 'ok' && h.kvs!.length === 1);
+  for (const g of gets.reverse()) {
+    const a = gets.find((x) => x.key === g.key && x.ret < g.call && x.kvs![0]!.modRev > 0);
+    if (!a) continue;
+    const p = history.find(
+      (x) =>
+        x.kind === 'put' &&
+        x.key === g.key &&
+        x.outcome === 'ok' &&
+        x.rev! < a.kvs![0]!.modRev &&
+        x.ret < g.call,
+    );
+    if (!p) continue;
+    g.kvs = [{ key: g.key!, value: p.value!, modRev: p.rev!, lease: p.lease ?? '0' }];
+    const { violations } = checkLinearizable(history, keys, undefined, 30_000);
+    assert.ok(
+      violations.some((v) => v.check === 'linearizability' && v.message.includes(g.key!)),
+      `a stale read made up from #${p.id} in place of #${g.id} was not caught`,
+    );
+    return;
+  }
 }
 
 /** Faults the run injected or tried to (a reconfiguration the cluster refused still counts as tried). */

@@ -34,6 +34,16 @@ async function main(): Promise<void> {
     throw new Error(`--clients must be 1..256`);
   if (!Number.isInteger(seed)) throw new Error(`--seed must be an integer`);
   const out = o.out ?? join(tmpdir(), `torture-${seed}-${Date.now()}`);
+  // Every run ends by itself: a watchdog well past the longest legitimate tail (healing, convergence,
+  // reading the history back, checking), and Ctrl-C still stops the members (exit handlers kill them).
+  setTimeout(
+    () => {
+      console.error(`torture: seed ${seed}: watchdog fired after ${durationS + 600} s; stopping`);
+      process.exit(2);
+    },
+    (durationS + 600) * 1000,
+  ).unref();
+  for (const sig of ['SIGINT', 'SIGTERM'] as const) process.on(sig, () => process.exit(130));
   const summary = await runTorture({
     seed,
     durationS,
