@@ -1,7 +1,7 @@
 // Measures whether the page stays responsive at scale: a cluster with --nodes 100, a Deployment of 1000
 // applied from the page, then scaled to 0; samples the page's own frame rate, event-loop lag, long tasks
 // and update rate every second. `npm run build && node dist/dashboard/measure.js [--nodes 100]
-// [--replicas 1000] [--json out.json]`.
+// [--replicas 1000] [--members 3] [--json out.json]`.
 import { writeFileSync } from 'node:fs';
 import { hasChromium, launchChromium, startTestCluster } from './testing.js';
 
@@ -13,6 +13,7 @@ const arg = (name: string, dflt: string) => {
 };
 const nodes = Number(arg('nodes', '100'));
 const replicas = Number(arg('replicas', '1000'));
+const members = Number(arg('members', '3'));
 const jsonOut = arg('json', '');
 
 const manifest = (n: number) => `apiVersion: apps/v1
@@ -41,6 +42,8 @@ interface Sample {
   messagesPerSec: number;
   renderMs: number;
   handleMs: number;
+  /** Worst delay in that second between the server sending a batch and the page handling it (ms). */
+  batchDelayMs: number;
   /** Main-thread time of the page's renderer in the last second, from Chrome's own metrics (ms). */
   taskMs: number;
   scriptMs: number;
@@ -57,6 +60,7 @@ if (!hasChromium()) {
 }
 const cluster = await startTestCluster({
   nodes,
+  members,
   // Kubernetes' own heartbeat period for the 100 nodes, not the tests' fast one.
   nodeAgentArgs: ['--heartbeat-interval', '10s', '--node-lease-duration', '40s'],
   controllerManagerArgs: ['--node-monitor-grace-period', '40s', '--node-monitor-period', '5s'],
@@ -187,6 +191,14 @@ try {
         sorted((x) => x.messagesPerSec),
         100,
       ),
+      batchDelayP50Ms: pct(
+        sorted((x) => x.batchDelayMs),
+        50,
+      ),
+      batchDelayMaxMs: pct(
+        sorted((x) => x.batchDelayMs),
+        100,
+      ),
       handleMsPerSecMedian: pct(
         sorted((x) => x.handleMs),
         50,
@@ -215,6 +227,7 @@ try {
   };
   const serverStats = await (await fetch(`${cluster.dashboardURL}/api/stats`)).json();
   const result = {
+    members,
     nodes,
     replicas,
     scaleUpSeconds: upSeconds,

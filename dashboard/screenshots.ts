@@ -1,9 +1,9 @@
-// Takes the README's screenshots of each dashboard panel against a live cluster started for the purpose:
+// Takes the README's screenshots of each dashboard panel against a live cluster (bin/cluster, 3 members):
 // `npm run build && node dist/dashboard/screenshots.js [--out docs/screenshots] [--nodes 12]`.
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { run, ROOT } from '../test/support/index.js';
-import { hasChromium, launchChromium, startTestCluster } from './testing.js';
+import { hasChromium, launchChromium, startSupervisedCluster } from './testing.js';
 
 declare const document: any;
 
@@ -76,7 +76,7 @@ if (!hasChromium()) {
   process.exit(1);
 }
 mkdirSync(out, { recursive: true });
-const cluster = await startTestCluster({ nodes });
+const cluster = await startSupervisedCluster({ members: 3, nodes });
 const browser = await launchChromium();
 try {
   const page = await browser.newPage({ viewport: { width: 1500, height: 1100 } });
@@ -100,12 +100,25 @@ try {
   await page.waitForTimeout(1500);
   // One node stops heartbeating: its tile goes stale, then NotReady.
   await fetch(`${cluster.nodeAgentURL}/nodes/node-${nodes - 1}/stop-heartbeat`, { method: 'POST' });
-  // A store restart, so the leader log has a story.
-  await page.click('#members .member[data-name="s1"] button[data-action="stop"]');
-  await page.waitForSelector('#members .member[data-role="stopped"]', { timeout: 30_000 });
-  await page.locator('#store-panel').screenshot({ path: join(out, 'store-stopped.png') });
-  await page.click('#members .member[data-name="s1"] button[data-action="start"]');
-  await page.waitForSelector('#members .member[data-role="leader"]', { timeout: 30_000 });
+  // A failover, so the leader log has a story: stop the leader from its button, watch another take over.
+  const old = (await page.getAttribute('#members .member[data-role="leader"]', 'data-name'))!;
+  await page.click(`#members .member[data-name="${old}"] button[data-action="stop"]`);
+  await page.waitForFunction(
+    (o) => {
+      const l = document.querySelector('#members .member[data-role="leader"]');
+      return l && l.getAttribute('data-name') !== o;
+    },
+    old,
+    { timeout: 60_000 },
+  );
+  await page.waitForTimeout(300);
+  await page.locator('#store-panel').screenshot({ path: join(out, 'store-failover.png') });
+  await page.click(`#members .member[data-name="${old}"] button[data-action="start"]`);
+  await page.waitForSelector(`#members .member[data-name="${old}"][data-role="follower"]`, {
+    timeout: 60_000,
+  });
+  // Let the animation finish before the calm pictures.
+  await page.waitForTimeout(3500);
   await page.waitForSelector(`#nodes .node.notready[data-name="node-${nodes - 1}"]`, { timeout: 60_000 });
   await readyPods(30);
   await page.waitForTimeout(1500);
