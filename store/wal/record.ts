@@ -174,6 +174,8 @@ export type Frame =
       reason: string;
       /** True when this is what a crash leaves (see the recovery rules in README.md), false for corruption. */
       tornTail: boolean;
+      /** True when everything from `offset` to the end of the buffer is zeros (e.g. preallocated space). */
+      zeroFill?: boolean;
     };
 
 function allZero(buf: Uint8Array, start: number, end: number): boolean {
@@ -235,6 +237,7 @@ export class FrameReader {
           ? 'zero-filled space'
           : 'zeroed record header (a write that never reached the disk) with data after it',
         tornTail: true,
+        zeroFill: rest,
       };
     }
     const frameEnd = off + frameSize(bodyLen);

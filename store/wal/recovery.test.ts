@@ -20,11 +20,12 @@ function frameOffsets(buf: Buffer): number[] {
 
 /**
  * A WAL of `n` entries whose last record (entry n) starts at `lastStart` in the last segment.
- * Returns the directory's files as bytes so each case can lay down its own damaged copy.
+ * Returns the directory's files as bytes so each case can lay down its own damaged copy. Written without
+ * preallocation, so each file ends where its data ends and the cases can place damage by file size.
  */
 async function buildLog(root: string, n: number, segmentSizeBytes: number, meta = META) {
   const dir = join(root, 'orig');
-  const w = await WAL.create(dir, meta, { logger: silentLogger, segmentSizeBytes });
+  const w = await WAL.create(dir, meta, { logger: silentLogger, segmentSizeBytes, preallocateBytes: 0 });
   for (let i = 1; i < n; i += 5) {
     w.save({ term: 1, vote: 'a', commit: i }, makeEntries(i, Math.min(5, n - i), 1, 40));
     await w.sync();
@@ -91,7 +92,7 @@ test('a torn tail at every byte offset of the last record recovers exactly the r
   }
 });
 
-test('zero-filled space after the last record (preallocation, a torn extension) is cut', async (t) => {
+test('zero-filled space after the last record is preallocated space: kept, and appends go before it', async (t) => {
   const tmp = tempDir('wal-rec-');
   t.after(tmp.remove);
   const { files, last, lastEnd } = await buildLog(tmp.path, 20, 1 << 20);
@@ -100,10 +101,73 @@ test('zero-filled space after the last record (preallocation, a torn extension) 
   );
   const { w, r, logger } = await replay(dir);
   assert.equal(r.entries.length, 20);
-  assert.match(logger.warnings().join('\n'), /zero-filled space/);
-  assert.equal(statSync(join(dir, last)).size, lastEnd);
+  assert.deepEqual(logger.warnings(), []);
+  assert.equal(statSync(join(dir, last)).size, lastEnd + 5000);
+  w.save(null, makeEntries(21, 1, 1, 40));
+  await w.sync();
   await w.close();
+  const again = await replay(dir);
+  assert.deepEqual(again.r.entries, makeEntries(1, 21, 1, 40));
+  await again.w.close();
 });
+
+test('preallocation: zeros ahead of the data, cut segments end at their data, a torn write into the zeros is cut', async (t) => {
+  const tmp = tempDir('wal-rec-');
+  t.after(tmp.remove);
+  const dir = join(tmp.path, 'orig');
+  const w = await WAL.create(dir, META, {
+    logger: silentLogger,
+    segmentSizeBytes: 4096,
+    preallocateBytes: 2048,
+  });
+  for (let i = 1; i <= 200; i += 10) {
+    w.save({ term: 1, vote: 'a', commit: i }, makeEntries(i, 10, 1, 40));
+    await w.sync();
+  }
+  const names = w.segmentNames();
+  assert.ok(names.length > 2, 'several segments');
+  const lastSize = statSync(join(dir, names[names.length - 1]!)).size;
+  await w.close();
+  for (const n of names.slice(0, -1)) {
+    const b = readFileSync(join(dir, n));
+    assert.equal(frameEndBeforeZeros(b), b.length, `${n} ends with its last record, not with zeros`);
+  }
+  const last = readFileSync(join(dir, names[names.length - 1]!));
+  assert.equal(last.length, lastSize);
+  const dataEnd = frameEndBeforeZeros(last);
+  assert.ok(
+    last.length > dataEnd && last.length <= dataEnd + 2048,
+    `zeros preallocated after the data (${dataEnd} of ${last.length})`,
+  );
+  // Replay reads every entry, leaves the space in place, and the next append lands right after the data.
+  const { w: w2, r, logger } = await replay(dir);
+  assert.deepEqual(r.entries, makeEntries(1, 200, 1, 40));
+  assert.deepEqual(logger.warnings(), []);
+  w2.save(null, makeEntries(201, 1, 1, 40));
+  await w2.sync();
+  await w2.close();
+  const after = readFileSync(join(dir, w2.segmentNames().at(-1)!));
+  assert.equal(after.subarray(0, dataEnd).compare(last.subarray(0, dataEnd)), 0);
+  // A crash in the middle of the next write: part of a record over the zeros. It is a torn tail.
+  const files = new Map(readdirSync(dir).map((f) => [f, readFileSync(join(dir, f))]));
+  const torn = layDown(tmp.path, files, (name, b) => {
+    if (name !== w2.segmentNames().at(-1)) return b;
+    const end = frameEndBeforeZeros(b);
+    b.fill(0, end - 20, end); // the tail of the last record never reached the disk
+    return b;
+  });
+  const { w: w3, r: r3, logger: log3 } = await replay(torn);
+  assert.deepEqual(r3.entries, makeEntries(1, 200, 1, 40));
+  assert.match(log3.warnings().join('\n'), /cut torn tail/);
+  await w3.close();
+});
+
+/** The offset just past the last record of a segment file whose tail may be zeros. */
+function frameEndBeforeZeros(buf: Buffer): number {
+  let off = 0;
+  while (off + 8 <= buf.length && buf.readUInt32LE(off) !== 0) off += frameSize(buf.readUInt32LE(off));
+  return off;
+}
 
 test('a bad CRC on the very last record is a torn write: cut, with the records before it kept', async (t) => {
   const tmp = tempDir('wal-rec-');
@@ -222,7 +286,7 @@ test('power loss in the last batch (random sectors lost, random length): a clean
   const tmp = tempDir('wal-rec-');
   t.after(tmp.remove);
   const dir0 = join(tmp.path, 'orig');
-  const w = await WAL.create(dir0, META, { logger: silentLogger });
+  const w = await WAL.create(dir0, META, { logger: silentLogger, preallocateBytes: 0 });
   w.save({ term: 1, vote: 'a', commit: 50 }, makeEntries(1, 50, 1, 100));
   await w.sync();
   const name = w.segmentNames()[0]!;

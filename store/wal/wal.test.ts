@@ -378,7 +378,7 @@ test('a large unsynced backlog is written out in the background; sync still cove
   const tmp = tempDir('wal-');
   t.after(tmp.remove);
   const dir = walDir(tmp.path);
-  const w = await WAL.create(dir, META, { ...quiet, maxBufferedBytes: 64 * 1024 });
+  const w = await WAL.create(dir, META, { ...quiet, maxBufferedBytes: 64 * 1024, preallocateBytes: 0 });
   for (let i = 0; i < 100; i++) w.save(null, makeEntries(i * 10 + 1, 10, 1, 200));
   await waitFor(
     'background writes to reach the file',

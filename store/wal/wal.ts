@@ -19,6 +19,14 @@ import { FrameReader, FrameWriter, RecordType } from './record.js';
 export const DEFAULT_SEGMENT_SIZE_BYTES = 64 * 1024 * 1024;
 /** Encoded bytes save() holds in memory before it starts writing them out without waiting for sync(). */
 export const DEFAULT_MAX_BUFFERED_BYTES = 16 * 1024 * 1024;
+/**
+ * How far ahead of the data the last segment is filled with zeros. An fdatasync after a write that grows
+ * the file must also commit the file system's metadata (the new size and blocks); a write into space that
+ * already exists need not, which made each sync about 1.5-2x faster on ext4 here. etcd preallocates whole
+ * 64 MiB segments with fallocate; Node has no fallocate, so the zeros are written, a chunk at a time, in
+ * the same writev as the data that needs them. Recovery reads zeros after the last record as the end.
+ */
+export const DEFAULT_PREALLOCATE_BYTES = 4 * 1024 * 1024;
 /** etcd warns when one fdatasync takes longer than this. */
 const SLOW_FSYNC_SECONDS = 1;
 
@@ -34,6 +42,8 @@ export interface WALOptions {
   /** See DEFAULT_MAX_BUFFERED_BYTES. */
   maxBufferedBytes?: number;
   logger?: WALLogger;
+  /** See DEFAULT_PREALLOCATE_BYTES; 0 writes no zeros (the file ends where the data ends). */
+  preallocateBytes?: number;
   /** Called with the duration of every fdatasync/fsync on the append path, for a histogram. */
   onFsync?: (seconds: number) => void;
 }
@@ -116,6 +126,7 @@ export class WAL {
   private readonly logger: WALLogger;
   private readonly segmentSizeBytes: number;
   private readonly maxBufferedBytes: number;
+  private readonly preallocateBytes: number;
   private readonly onFsync: ((seconds: number) => void) | undefined;
 
   // Encoder side: what save() has produced so far.
@@ -138,6 +149,8 @@ export class WAL {
   private failure: WALError | null = null;
   private fh: FileHandle | null = null;
   private fileOffset = 0;
+  /** Size of the current segment file: the data, then zeros written ahead of it (preallocation). */
+  private fileSize = 0;
   /** Segments on disk, oldest first; the last is the one being appended to. */
   private segments: Segment[];
   /** Replay starting point, between open() and readAll(): a snapshot, and the segment to read from. */
@@ -157,6 +170,7 @@ export class WAL {
     this.logger = opts.logger ?? stderrLogger;
     this.segmentSizeBytes = opts.segmentSizeBytes ?? DEFAULT_SEGMENT_SIZE_BYTES;
     this.maxBufferedBytes = opts.maxBufferedBytes ?? DEFAULT_MAX_BUFFERED_BYTES;
+    this.preallocateBytes = Math.min(opts.preallocateBytes ?? DEFAULT_PREALLOCATE_BYTES, ZEROS.length);
     this.onFsync = opts.onFsync;
     if (!(this.segmentSizeBytes > 0)) throw new RangeError('segmentSizeBytes must be positive');
     this.writer = new FrameWriter(0);
@@ -215,6 +229,7 @@ export class WAL {
     wal.segmentBytes = header.length;
     wal.fh = await open(join(dir, first.name), 'r+');
     wal.fileOffset = header.length;
+    wal.fileSize = header.length;
     return wal;
   }
 
@@ -293,6 +308,7 @@ export class WAL {
     for (let first = true; ; first = false) {
       const f = reader.next();
       if (f.kind === 'end') return null;
+      if (f.kind === 'damaged' && f.zeroFill && !first) return null; // preallocated space, not damage
       if (f.kind === 'damaged') {
         if (first)
           throw new WALCorruptError(file, f.offset, `${f.reason} (the segment has no intact header)`);
@@ -415,6 +431,7 @@ export class WAL {
 
     this.fh = fh;
     this.fileOffset = tail.end;
+    this.fileSize = tail.cut ? tail.cut.offset : tail.size;
     this.segmentBytes = tail.end;
     this.writer = new FrameWriter(tail.crc);
     this.metadata = metadata;
@@ -645,7 +662,20 @@ export class WAL {
 
   private async write(bufs: Buffer[]): Promise<void> {
     if (bufs.length === 0) return;
-    this.fileOffset += await writeAll(this.fh!, bufs, this.fileOffset);
+    let len = 0;
+    for (const b of bufs) len += b.length;
+    const end = this.fileOffset + len;
+    if (end > this.fileSize && this.preallocateBytes > 0) {
+      // The same writev carries the zeros that extend the file, so the sync after it pays for the file
+      // system's metadata once per preallocateBytes rather than on every write.
+      bufs.push(ZEROS.subarray(0, this.preallocateBytes));
+      await writeAll(this.fh!, bufs, this.fileOffset);
+      this.fileSize = end + this.preallocateBytes;
+    } else {
+      await writeAll(this.fh!, bufs, this.fileOffset);
+      if (end > this.fileSize) this.fileSize = end;
+    }
+    this.fileOffset = end;
   }
 
   private async timedSync(full: boolean): Promise<void> {
@@ -664,7 +694,11 @@ export class WAL {
 
   private async switchSegment(segment: Segment, header: Buffer): Promise<void> {
     // The finished segment must be durable before the next one exists: recovery only forgives damage in
-    // the last segment.
+    // the last segment (and zeros after the data only there, so the preallocated space goes first).
+    if (this.fileSize > this.fileOffset) {
+      await this.fh!.truncate(this.fileOffset);
+      this.fileSize = this.fileOffset;
+    }
     await this.timedSync(false);
     await this.fh!.close();
     this.fh = null;
@@ -682,6 +716,7 @@ export class WAL {
     await fsyncDir(this.dir);
     this.fh = fh;
     this.fileOffset = header.length;
+    this.fileSize = header.length;
     this.segments.push(segment);
     this.logger.info('wal: cut segment', { file: path });
   }
@@ -697,6 +732,9 @@ export class WAL {
     this.logger.warn('wal: failed; refusing further writes', { error: failure.message });
   }
 }
+
+/** Shared, never written to: the source of preallocation zeros. */
+const ZEROS = Buffer.alloc(DEFAULT_PREALLOCATE_BYTES);
 
 function sameHardState(a: HardState, b: HardState): boolean {
   return a.term === b.term && a.vote === b.vote && a.commit === b.commit;
@@ -746,6 +784,8 @@ interface DecodedTail {
   end: number;
   /** The running CRC after the last good record. */
   crc: number;
+  /** Size of the last segment file (beyond `end` only zeros: preallocated space, or a torn tail). */
+  size: number;
   cut: { offset: number; discarded: number; reason: string } | null;
 }
 
@@ -760,7 +800,7 @@ async function decodeLog(
 ): Promise<DecodedTail> {
   let crc = 0;
   let chained = false;
-  let result: DecodedTail = { end: 0, crc: 0, cut: null };
+  let result: DecodedTail = { end: 0, crc: 0, size: 0, cut: null };
   for (let s = 0; s < segs.length; s++) {
     const file = join(dir, segs[s]!.name);
     const isLast = s === segs.length - 1;
@@ -772,6 +812,8 @@ async function decodeLog(
       const f = reader.next();
       if (f.kind === 'end') break;
       if (f.kind === 'damaged') {
+        // Zeros from a record boundary to the end of the last segment: space the writer preallocated.
+        if (isLast && f.zeroFill && !first) break;
         if (isLast && f.tornTail && !first) {
           cut = { offset: f.offset, discarded: buf.length - f.offset, reason: f.reason };
           break;
@@ -818,7 +860,7 @@ async function decodeLog(
     }
     crc = reader.crc;
     if (first) throw new WALCorruptError(file, 0, 'empty segment');
-    result = { end: cut ? cut.offset : reader.offset, crc, cut };
+    result = { end: cut ? cut.offset : reader.offset, crc, size: buf.length, cut };
   }
   return result;
 }
