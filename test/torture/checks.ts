@@ -28,7 +28,8 @@ export class StoreHistory {
 
   /** The events of revision r: puts (mod_revision r) and deletes (present at r-1, gone at r). */
   eventsAt(r: number): { type: 'PUT' | 'DELETE'; key: string; value: string; modRev: number }[] {
-    const cur = this.states[r]!;
+    const cur = this.states[r];
+    if (!cur) return [];
     const prev = this.states[r - 1] ?? new Map<string, KV>();
     const out: { type: 'PUT' | 'DELETE'; key: string; value: string; modRev: number }[] = [];
     for (const kv of cur.values())

@@ -34,6 +34,10 @@ export interface ClusterOptions {
   extraArgs?: string[];
   random?: () => number;
   log?: (line: string) => void;
+  /** The name resolver module members load (default peer-dns.js beside this file). */
+  peerDns?: string;
+  /** The store's compiled entry point (default bin/store). */
+  storeEntry?: string;
 }
 
 export class TortureCluster {
@@ -114,8 +118,8 @@ export class TortureCluster {
     for (const peer of this.members) hosts[`${peer.name}.torture`] = linkAddress(m.index, peer.index);
     const args = [
       '--import',
-      PEER_DNS,
-      join(BIN, 'store'),
+      this.opts.peerDns ?? PEER_DNS,
+      this.opts.storeEntry ?? join(BIN, 'store'),
       '--name',
       m.name,
       '--data-dir',

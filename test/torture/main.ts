@@ -20,6 +20,7 @@ async function main(): Promise<void> {
       'all',
     )
     .option('--out <dir>', 'where history.json and summary.json go (default: a temp dir)')
+    .option('--no-freeze', 'run members from dist/ as it is, not from a private copy of the build')
     .option('--quiet', 'no progress lines');
   program.parse();
   const o = program.opts();
@@ -51,6 +52,7 @@ async function main(): Promise<void> {
     clients,
     faults: parseFaults(o.faults),
     out,
+    freeze: o.freeze !== false,
     log: o.quiet ? undefined : (l) => console.error(`[${new Date().toISOString().slice(11, 23)}] ${l}`),
   });
   printSummary(summary);
