@@ -243,7 +243,12 @@ export class TortureCluster {
    * the old process, MemberAdd with the same peer URL, start with --initial-cluster-state existing.
    * `wipeFirst` kills the process and deletes its data before the removal (a lost disk).
    */
-  async replace(m: Member, wipeFirst: boolean, deadlineMs = 20_000): Promise<void> {
+  async replace(
+    m: Member,
+    wipeFirst: boolean,
+    deadlineMs = 20_000,
+    note: (s: string) => void = this.log,
+  ): Promise<void> {
     if (wipeFirst) {
       await this.kill9(m);
       rmSync(m.dataDir, { recursive: true, force: true });
@@ -260,6 +265,7 @@ export class TortureCluster {
         try {
           await v.client.call('cluster', 'MemberRemove', { ID: id }, 3000);
         } catch (err) {
+          note(`MemberRemove ${m.name} (${m.id}) via ${v.name}: ${(err as Error).message}`);
           if ((err as { code?: number }).code !== 5 /* NOT_FOUND */) throw err;
         }
         return true;
@@ -279,6 +285,7 @@ export class TortureCluster {
           const added = await v.client.call('cluster', 'MemberAdd', { peerURLs: [m.peerURL] }, 3000);
           return BigInt(added.member.ID).toString(16);
         } catch (err) {
+          note(`MemberAdd ${m.name} via ${v.name}: ${(err as Error).message}`);
           const list = await v.client.call('cluster', 'MemberList', {}, 3000);
           const x = (list.members as { ID: string; peerURLs: string[] }[]).find((y) =>
             y.peerURLs.includes(m.peerURL),
