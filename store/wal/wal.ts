@@ -13,7 +13,7 @@ import {
   type WALMetadata,
 } from './encoding.js';
 import { WALCorruptError, WALError } from './errors.js';
-import { fsyncDir, isErrno, writeAll } from './fsutil.js';
+import { fsyncDir, isErrno, writeAll, writeAllSync } from './fsutil.js';
 import { FrameReader, FrameWriter, RecordType } from './record.js';
 
 export const DEFAULT_SEGMENT_SIZE_BYTES = 64 * 1024 * 1024;
@@ -27,6 +27,8 @@ export const DEFAULT_MAX_BUFFERED_BYTES = 16 * 1024 * 1024;
  * the same writev as the data that needs them. Recovery reads zeros after the last record as the end.
  */
 export const DEFAULT_PREALLOCATE_BYTES = 4 * 1024 * 1024;
+/** Appends up to this size are written on the event loop (see WAL.writeBufs). */
+const SYNC_WRITE_MAX_BYTES = 256 * 1024;
 /** etcd warns when one fdatasync takes longer than this. */
 const SLOW_FSYNC_SECONDS = 1;
 
@@ -669,13 +671,24 @@ export class WAL {
       // The same writev carries the zeros that extend the file, so the sync after it pays for the file
       // system's metadata once per preallocateBytes rather than on every write.
       bufs.push(ZEROS.subarray(0, this.preallocateBytes));
-      await writeAll(this.fh!, bufs, this.fileOffset);
+      await this.writeBufs(bufs, len + this.preallocateBytes);
       this.fileSize = end + this.preallocateBytes;
     } else {
-      await writeAll(this.fh!, bufs, this.fileOffset);
+      await this.writeBufs(bufs, len);
       if (end > this.fileSize) this.fileSize = end;
     }
     this.fileOffset = end;
+  }
+
+  /**
+   * A small append is a copy into the page cache: done on the event loop it saves a thread-pool round trip
+   * (a thread wake-up and an event-loop turn) per batch, which measured 1.2-1.7x more syncs/s for
+   * one-entry batches here. Larger writes (a big batch, the preallocation zeros) go to the thread pool.
+   * Either way the fdatasync that makes the data durable runs off the event loop.
+   */
+  private async writeBufs(bufs: Buffer[], len: number): Promise<void> {
+    if (len <= SYNC_WRITE_MAX_BYTES) writeAllSync(this.fh!.fd, bufs, this.fileOffset);
+    else await writeAll(this.fh!, bufs, this.fileOffset);
   }
 
   private async timedSync(full: boolean): Promise<void> {
