@@ -838,6 +838,15 @@ export class StoreNode implements EtcdBackend {
 
   async leaseTimeToLive(req: Msg): Promise<Msg> {
     await this.readBarrier();
+    if (this.lead && !this.isLeaderNow && !this.membership.members.get(this.memberId)?.isLearner) {
+      // Only the leader's lessor counts time (as etcd, a follower asks the leader).
+      const r = await this.forward('leaseTimeToLive', { id: String(req.ID), keys: !!req.keys });
+      return this.withHeader({
+        ...r,
+        ID: BigInt(r.ID),
+        keys: (r.keys as string[]).map((k) => Buffer.from(k, 'base64')),
+      });
+    }
     return this.withHeader(this.sm.leaseTimeToLive({ ID: req.ID, keys: !!req.keys }) as unknown as Msg);
   }
 
@@ -1077,6 +1086,15 @@ export class StoreNode implements EtcdBackend {
     switch (op) {
       case 'leaseRenew':
         return this.leaseKeepAlive(BigInt(a['id']));
+      case 'leaseTimeToLive': {
+        const r = this.sm.leaseTimeToLive({ ID: BigInt(a['id']), keys: !!a['keys'] }) as unknown as Msg;
+        return {
+          ID: String(r.ID),
+          TTL: r.TTL,
+          grantedTTL: r.grantedTTL,
+          keys: ((r.keys ?? []) as Buffer[]).map((k) => Buffer.from(k).toString('base64')),
+        };
+      }
       case 'memberAdd': {
         const r = await this.memberAddOnLeader(a['peerURLs'], !!a['isLearner']);
         return { member: memberToJSON(r.member), index: r.index };

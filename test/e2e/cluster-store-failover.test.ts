@@ -4,6 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { StoreCluster, type ClusterMember } from '../../store/server/cluster-testing.js';
+import { waitFor } from '../support/index.js';
 
 /** Writes keys through the members round-robin; a failed write is retried on the next member. */
 function writer(c: StoreCluster, prefix: string) {
@@ -85,6 +86,74 @@ test(
     } catch (err) {
       t.diagnostic(c.logs());
       throw err;
+    }
+  },
+);
+
+test(
+  '3 members: a watch and a lease kept alive on a follower survive the leader being killed',
+  { timeout: 120_000 },
+  async (t) => {
+    const { Etcd3 } = await import('etcd3');
+    const c = await StoreCluster.start(3);
+    t.after(() => c.destroy());
+    let client: InstanceType<typeof Etcd3> | undefined;
+    let release = () => undefined as unknown;
+    try {
+      const leader = await c.waitLeader();
+      const follower = c.members.find((m) => m !== leader)!;
+      client = new Etcd3({ hosts: follower.endpoint });
+      const lease = client.lease(3, { autoKeepAlive: true });
+      // A failed run must not leave the keep-alive loop holding the test process open.
+      release = () => lease.release();
+      await lease.put('wl/leased').value('x');
+      const leaseId = BigInt(await lease.grant());
+
+      const events: { key: string; rev: number }[] = [];
+      const start = Number(
+        (await follower.client.kv.Range({ key: Buffer.from('wl/leased') })).header.revision,
+      );
+      const watcher = await client
+        .watch()
+        .prefix('wr/')
+        .startRevision(String(start + 1))
+        .create();
+      watcher.on('put', (kv) => events.push({ key: kv.key.toString(), rev: Number(kv.mod_revision) }));
+
+      const w = writer(c, 'wr/');
+      while (w.acked.size < 100) await new Promise((r) => setTimeout(r, 20));
+      await c.kill9(leader);
+      await c.waitLeader(c.running(), 20_000);
+      const n = w.acked.size;
+      while (w.acked.size < n + 100) await new Promise((r) => setTimeout(r, 20));
+      // Longer than the lease TTL after the election: only kept-alive leases survive this.
+      await new Promise((r) => setTimeout(r, 4000));
+      await w.stop();
+
+      const last = Number((await follower.client.kv.Range({ key: Buffer.from('wr/') })).header.revision);
+      await waitFor('watch to deliver every revision', () => events.at(-1)?.rev === last, {
+        timeoutMs: 20_000,
+      });
+      // In order, without gaps or duplicates: every revision after the start is one of these puts.
+      events.forEach((e, i) => assert.equal(e.rev, start + 1 + i, `event ${i} at revision ${e.rev}`));
+      for (const k of w.acked.keys())
+        assert.ok(
+          events.some((e) => e.key === k),
+          `watch missed ${k}`,
+        );
+
+      const ttl = await follower.client.lease.LeaseTimeToLive({ ID: String(leaseId) });
+      assert.ok(Number(ttl.TTL) > 0, `lease TTL ${ttl.TTL} after the failover`);
+      const kept = await follower.client.kv.Range({ key: Buffer.from('wl/leased') });
+      assert.equal(kept.kvs.length, 1, 'the leased key is still there');
+      await watcher.cancel();
+      await lease.revoke();
+    } catch (err) {
+      t.diagnostic(c.logs());
+      throw err;
+    } finally {
+      release();
+      client?.close();
     }
   },
 );
