@@ -7,6 +7,7 @@ import { fromWire, toWire } from './convert.js';
 import { loadProtos } from './proto.js';
 import { RpcError, ServerErrors, toServiceError } from './status.js';
 import { Concurrency } from './concurrency.js';
+import { encodeWatchResponse, passEncodedResponses } from './watchwire.js';
 
 /** Bytes of gRPC framing etcd allows on top of --max-request-bytes before the transport refuses. */
 const GRPC_OVERHEAD_BYTES = 512 * 1024;
@@ -38,7 +39,7 @@ export class EtcdGrpcServer {
     this.concurrency = new Concurrency(backend);
     const p = loadProtos();
     this.server.addService(p.KV.service, this.kv());
-    this.server.addService(p.Watch.service, { Watch: (call: any) => this.watch(call) });
+    this.server.addService(passEncodedResponses(p.Watch.service), { Watch: (call: any) => this.watch(call) });
     this.server.addService(p.Lease.service, this.lease());
     this.server.addService(p.Cluster.service, this.cluster());
     this.server.addService(p.Maintenance.service, this.maintenance());
@@ -139,7 +140,7 @@ export class EtcdGrpcServer {
       // write() returning false means the client is not reading fast enough: stop producing until the
       // transport drains, so a stuck client holds a bounded buffer and its watchers fall back to
       // catching up from history.
-      if (!call.write(toWire(resp)) && !paused) {
+      if (!call.write(encodeWatchResponse(resp)) && !paused) {
         paused = true;
         ws.pause();
       }

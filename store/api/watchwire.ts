@@ -1,0 +1,158 @@
+// etcdserverpb.WatchResponse encoded by hand, with each KeyValue encoded once however many watchers get it.
+// One put watched by N watchers is N responses sharing the same KeyValue objects; going through
+// toWire + protobufjs converted and encoded that KeyValue N times (int64 strings, Long objects), which was
+// the watch path's largest cost. The bytes are the same protobuf wire format (field numbers from
+// rpc.proto and kv.proto), checked against protobufjs in watchwire.test.ts.
+import type { Msg } from './backend.js';
+
+interface KeyValueLike {
+  key: Uint8Array;
+  createRevision: number;
+  modRevision: number;
+  version: number;
+  value: Uint8Array;
+  lease: bigint | number;
+}
+
+interface EventLike {
+  type: number;
+  kv: KeyValueLike;
+  prevKv?: KeyValueLike | null;
+}
+
+/** Encoded KeyValues by object identity; entries go when the KeyValue is collected. */
+const kvCache = new WeakMap<KeyValueLike, Buffer>();
+
+/** Protobuf encoding of `resp` (what the Watch service's onResponse hands out). */
+export function encodeWatchResponse(resp: Msg): Buffer {
+  const w = new Writer();
+  const h = resp.header;
+  if (h) {
+    const hw = new Writer();
+    hw.u64Field(1, h.clusterId);
+    hw.u64Field(2, h.memberId);
+    hw.u64Field(3, h.revision);
+    hw.u64Field(4, h.raftTerm);
+    w.bytesField(1, hw.finish());
+  }
+  w.u64Field(2, resp.watchId);
+  if (resp.created) w.tagVarint(3, 1);
+  if (resp.canceled) w.tagVarint(4, 1);
+  w.u64Field(5, resp.compactRevision);
+  if (resp.cancelReason) w.bytesField(6, Buffer.from(String(resp.cancelReason)));
+  if (resp.fragment) w.tagVarint(7, 1);
+  for (const ev of (resp.events ?? []) as EventLike[]) {
+    const kv = encodeKeyValue(ev.kv);
+    const prev = ev.prevKv ? encodeKeyValue(ev.prevKv) : null;
+    const ew = new Writer();
+    if (ev.type) ew.tagVarint(1, ev.type);
+    ew.bytesField(2, kv);
+    if (prev) ew.bytesField(3, prev);
+    w.bytesField(11, ew.finish());
+  }
+  return w.finish();
+}
+
+function encodeKeyValue(kv: KeyValueLike): Buffer {
+  let b = kvCache.get(kv);
+  if (b) return b;
+  const w = new Writer();
+  if (kv.key.length) w.bytesField(1, kv.key);
+  w.u64Field(2, kv.createRevision);
+  w.u64Field(3, kv.modRevision);
+  w.u64Field(4, kv.version);
+  if (kv.value.length) w.bytesField(5, kv.value);
+  w.u64Field(6, kv.lease);
+  b = w.finish();
+  kvCache.set(kv, b);
+  return b;
+}
+
+/** A growable byte buffer with the few protobuf primitives the response needs. */
+class Writer {
+  private parts: Uint8Array[] = [];
+  private scratch = Buffer.allocUnsafe(64);
+  private n = 0;
+  private len = 0;
+
+  /** An integer field (int64/uint64 as a varint); zero is the default and is left out, as protobuf does. */
+  u64Field(field: number, v: unknown): void {
+    if (v === undefined || v === null) return;
+    let x: bigint;
+    if (typeof v === 'bigint') x = v;
+    else if (typeof v === 'number') {
+      if (v === 0) return;
+      if (Number.isSafeInteger(v) && v > 0) {
+        this.tagVarint(field, v);
+        return;
+      }
+      x = BigInt(Math.trunc(v));
+    } else x = BigInt(String(v));
+    if (x === 0n) return;
+    this.varint((field << 3) | 0);
+    // Negative int64s are their 64-bit two's complement: ten bytes.
+    let u = BigInt.asUintN(64, x);
+    while (u >= 0x80n) {
+      this.byte(Number(u & 0x7fn) | 0x80);
+      u >>= 7n;
+    }
+    this.byte(Number(u));
+  }
+
+  tagVarint(field: number, v: number): void {
+    this.varint((field << 3) | 0);
+    this.varint(v);
+  }
+
+  bytesField(field: number, b: Uint8Array): void {
+    this.varint((field << 3) | 2);
+    this.varint(b.length);
+    this.flush();
+    this.parts.push(b);
+    this.len += b.length;
+  }
+
+  finish(): Buffer {
+    this.flush();
+    return this.parts.length === 1 && Buffer.isBuffer(this.parts[0])
+      ? this.parts[0]
+      : Buffer.concat(this.parts, this.len);
+  }
+
+  /** Non-negative integers up to 2^53 - 1. */
+  private varint(v: number): void {
+    while (v >= 0x80) {
+      this.byte((v % 0x80) | 0x80);
+      v = Math.floor(v / 0x80);
+    }
+    this.byte(v);
+  }
+
+  private byte(b: number): void {
+    if (this.n === this.scratch.length) this.flush();
+    this.scratch[this.n++] = b;
+  }
+
+  private flush(): void {
+    if (this.n === 0) return;
+    this.parts.push(Buffer.from(this.scratch.subarray(0, this.n)));
+    this.len += this.n;
+    this.n = 0;
+  }
+}
+
+/**
+ * A copy of a service definition whose response serializers pass an already-encoded Buffer through
+ * unchanged (and encode anything else as before), so a handler may write encodeWatchResponse's bytes.
+ */
+export function passEncodedResponses<T extends Record<string, any>>(service: T): T {
+  const out: Record<string, any> = {};
+  for (const [name, m] of Object.entries(service)) {
+    const serialize = m.responseSerialize as (v: unknown) => Buffer;
+    out[name] = {
+      ...m,
+      responseSerialize: (v: unknown) => (Buffer.isBuffer(v) ? v : serialize(v)),
+    };
+  }
+  return out as T;
+}
