@@ -1,0 +1,143 @@
+// `npm run bench -- cluster [--duration S] [--only NAME]`: the store benchmark's workloads against a
+// 3-member bin/store cluster and a 3-member etcd 3.4 cluster (both started here, on this machine), client
+// connections spread over all members; side by side with ratios, written to bench/results/cluster.json.
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { suite, type Result } from './store.js';
+import { StoreCluster } from '../store/server/cluster-testing.js';
+import {
+  freePorts,
+  hasCommand,
+  startProcess,
+  tempDir,
+  waitFor,
+  run as runCmd,
+  type Proc,
+} from '../test/support/index.js';
+
+/** A 3-member etcd cluster on loopback (etcd's own defaults otherwise). */
+async function startEtcdCluster(n = 3): Promise<{ endpoints: string[]; stop(): Promise<void> }> {
+  const tmp = tempDir('etcd-cluster-');
+  const ports = await freePorts(2 * n);
+  const members = Array.from({ length: n }, (_, i) => ({
+    name: `e${i + 1}`,
+    client: `http://127.0.0.1:${ports[2 * i]}`,
+    peer: `http://127.0.0.1:${ports[2 * i + 1]}`,
+  }));
+  const initial = members.map((m) => `${m.name}=${m.peer}`).join(',');
+  const procs: Proc[] = members.map((m) =>
+    startProcess('etcd', [
+      '--name',
+      m.name,
+      '--data-dir',
+      join(tmp.path, m.name),
+      '--listen-client-urls',
+      m.client,
+      '--advertise-client-urls',
+      m.client,
+      '--listen-peer-urls',
+      m.peer,
+      '--initial-advertise-peer-urls',
+      m.peer,
+      '--initial-cluster',
+      initial,
+      '--initial-cluster-state',
+      'new',
+      '--initial-cluster-token',
+      'bench-etcd',
+      '--log-level',
+      'warn',
+    ]),
+  );
+  const endpoints = members.map((m) => m.client);
+  await waitFor(
+    'etcd cluster to be healthy',
+    async () => {
+      const r = await runCmd('etcdctl', ['--endpoints', endpoints.join(','), 'endpoint', 'health'], {
+        env: { ETCDCTL_API: '3' },
+        timeoutMs: 10_000,
+      });
+      return r.code === 0;
+    },
+    { timeoutMs: 60_000, intervalMs: 500 },
+  );
+  return {
+    endpoints,
+    async stop() {
+      await Promise.all(procs.map((p) => p.kill('SIGTERM')));
+      tmp.remove();
+    },
+  };
+}
+
+export async function run(args: string[]): Promise<void> {
+  const arg = (n: string) => {
+    const i = args.indexOf(n);
+    return i >= 0 ? args[i + 1] : undefined;
+  };
+  const ms = Number(arg('--duration') ?? 3) * 1000;
+  const only = arg('--only');
+  const cluster = await StoreCluster.start(3, { extraArgs: ['--log-level', 'warn'] });
+  let ours: Result[];
+  try {
+    await cluster.waitLeader();
+    ours = await suite(
+      cluster.members.map((m) => m.endpoint),
+      ms,
+      only,
+    );
+  } finally {
+    await cluster.destroy();
+  }
+  let ref: Result[] = [];
+  if (hasCommand('etcd')) {
+    const etcd = await startEtcdCluster(3);
+    try {
+      ref = await suite(etcd.endpoints, ms, only);
+    } finally {
+      await etcd.stop();
+    }
+  }
+  const rows = ours.map((r) => {
+    const e = ref.find((x) => x.workload === r.workload);
+    return { workload: r.workload, store: r, etcd: e ?? null, ratio: e ? r.opsPerSec / e.opsPerSec : null };
+  });
+  const f = (n: number | undefined, d = 1) => (n === undefined || Number.isNaN(n) ? '-' : n.toFixed(d));
+  console.log(
+    `\n3-member bin/store vs 3-member etcd ${ref.length ? '3.4' : '(not installed)'} on this machine, ${ms / 1000}s per workload\n`,
+  );
+  console.log(
+    [
+      'workload'.padEnd(44),
+      'store ops/s',
+      'p50 ms',
+      'p99 ms',
+      '| etcd ops/s',
+      'p50 ms',
+      'p99 ms',
+      '| ratio',
+    ].join('  '),
+  );
+  for (const r of rows) {
+    console.log(
+      [
+        r.workload.padEnd(44),
+        f(r.store.opsPerSec, 0).padStart(11),
+        f(r.store.p50ms, 2).padStart(6),
+        f(r.store.p99ms, 2).padStart(6),
+        '| ' + f(r.etcd?.opsPerSec, 0).padStart(9),
+        f(r.etcd?.p50ms, 2).padStart(6),
+        f(r.etcd?.p99ms, 2).padStart(6),
+        '| ' + (r.ratio === null ? '-' : r.ratio.toFixed(2)),
+      ].join('  '),
+    );
+  }
+  const file = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'bench', 'results', 'cluster.json');
+  mkdirSync(dirname(file), { recursive: true });
+  writeFileSync(
+    file,
+    JSON.stringify({ date: new Date().toISOString(), durationMs: ms, members: 3, rows }, null, 2) + '\n',
+  );
+  console.log(`\nwrote ${file}`);
+}
