@@ -71,6 +71,8 @@ const PROGRESS_NOTIFY_MS = 10 * 60_000;
 /** Snapshot files kept (etcd keeps 5 by default). */
 const MAX_SNAP_FILES = 5;
 const MAX_ENTRY_BYTES_PER_MSG = 1024 * 1024;
+/** An unanswered ReadIndex request is asked again after this long (etcd: 500 ms). */
+const READ_INDEX_RETRY_MS = 500;
 
 interface Waiter {
   resolve(v: unknown): void;
@@ -694,11 +696,36 @@ export class StoreNode implements EtcdBackend {
       return;
     }
     const batch = this.reads.splice(0);
-    const ctx = Buffer.alloc(8);
-    ctx.writeBigUInt64BE(++this.readCounter);
+    // The leader keys pending reads by context: the member id keeps members' counters from colliding.
+    const ctx = Buffer.alloc(16);
+    ctx.writeBigUInt64BE(this.memberId, 0);
+    ctx.writeBigUInt64BE(++this.readCounter, 8);
     this.readBatches.set(ctx.toString('hex'), batch);
     this.rn.readIndex(ctx);
     this.kick();
+    this.retryReadIndex(ctx);
+  }
+
+  /**
+   * A ReadIndex request can be lost (forwarded to a leader that just lost its role, a dropped peer message):
+   * ask again, as etcd does every 500 ms, until it is answered or every read in the batch timed out.
+   */
+  private retryReadIndex(ctx: Buffer): void {
+    const key = ctx.toString('hex');
+    const t = setTimeout(() => {
+      const batch = this.readBatches.get(key);
+      if (!batch || this.stopped) return;
+      if (batch.every((r) => r.done)) {
+        this.readBatches.delete(key);
+        return;
+      }
+      if (this.lead) {
+        this.rn.readIndex(ctx);
+        this.kick();
+      }
+      this.retryReadIndex(ctx);
+    }, READ_INDEX_RETRY_MS);
+    t.unref();
   }
 
   private readonly readyReads: { index: number; batch: PendingRead[] }[] = [];
