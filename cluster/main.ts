@@ -178,8 +178,18 @@ async function main(argv: string[]): Promise<number> {
   const kube = new KubeClient({ server: apiURL, timeoutMs: 3000 });
   const etcdClients = new Map<string, Etcd3>();
 
-  const specs: ComponentSpec[] = storeMembers.map((m) => {
+  // bin/store restores a backup into a one-member cluster; a bigger one then grows from it by
+  // `member add` and joins (--initial-cluster-state existing), one member at a time, as with etcd.
+  const restoring = f['restore-from'] !== undefined && !storeMembers.some((m) => existsSync(m.dataDir));
+  const specs: ComponentSpec[] = storeMembers.map((m, i) => {
     const existing = existsSync(m.dataDir);
+    const joinsLater = restoring && i > 0;
+    const cluster = restoring
+      ? storeMembers
+          .slice(0, i + 1)
+          .map((x) => `${x.name}=${x.peerURL}`)
+          .join(',')
+      : initialCluster;
     return {
       name: m.name,
       kind: 'store',
@@ -198,12 +208,12 @@ async function main(argv: string[]): Promise<number> {
         '--initial-advertise-peer-urls',
         m.peerURL,
         '--initial-cluster',
-        initialCluster,
+        cluster,
         '--initial-cluster-state',
-        existing ? 'existing' : 'new',
+        existing || joinsLater ? 'existing' : 'new',
         '--initial-cluster-token',
         'etcd-k8s-lite',
-        ...(f['restore-from'] && !existing ? ['--restore-from', resolve(f['restore-from'])] : []),
+        ...(restoring && i === 0 ? ['--restore-from', resolve(f['restore-from']!)] : []),
         ...level,
       ],
       urls: [m.clientURL, m.peerURL],
@@ -352,6 +362,35 @@ async function main(argv: string[]): Promise<number> {
     storeMembers: members,
   });
   try {
+    if (restoring) {
+      sup.start(storeMembers[0]!.name);
+      await sup.waitHealthy(storeMembers[0]!.name, 60_000);
+      // Each new member joins as a learner (no effect on the quorum while it catches up) and is promoted
+      // once in sync: the leader refuses a premature promotion, so retry for a bounded time.
+      const retry = async <T>(what: string, op: (c: Etcd3) => Promise<T>): Promise<T> => {
+        for (let attempt = 1; ; attempt++) {
+          // A fresh client each time: the client's circuit breaker would otherwise refuse the retries.
+          const c = new Etcd3({ hosts: storeMembers[0]!.clientURL, dialTimeout: 3000 });
+          try {
+            return await op(c);
+          } catch (err) {
+            if (attempt >= 60) throw new Error(`${what}: ${(err as Error).message}`, { cause: err });
+            await new Promise((r) => setTimeout(r, 500));
+          } finally {
+            c.close();
+          }
+        }
+      };
+      for (const m of storeMembers.slice(1)) {
+        log.info('growing the restored store', { member: m.name, peerURL: m.peerURL });
+        const added = await retry(`member add ${m.name}`, (c) =>
+          c.cluster.memberAdd({ peerURLs: [m.peerURL], isLearner: true }),
+        );
+        sup.start(m.name);
+        await sup.waitHealthy(m.name, 60_000);
+        await retry(`member promote ${m.name}`, (c) => c.cluster.memberPromote({ ID: added.member.ID }));
+      }
+    }
     for (const m of storeMembers) sup.start(m.name);
     // Members of a new multi-member cluster need each other to elect a leader: start all, then wait.
     for (const m of storeMembers) await sup.waitHealthy(m.name, 60_000);

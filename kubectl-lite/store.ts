@@ -281,8 +281,10 @@ async function status(ctx: Ctx): Promise<number> {
     ['ENDPOINT', 'NAME', 'ID', 'VERSION', 'DB SIZE', 'IS LEADER', 'RAFT TERM', 'RAFT INDEX', 'REVISION'],
   ];
   for (const s of st) {
-    if (s.error) rows.push([s.endpoint, '', '', `unreachable: ${s.error}`, '', '', '', '', '']);
-    else
+    if (s.error) {
+      const why = /ECONNREFUSED|ETIMEDOUT|EHOSTUNREACH|timed out/.exec(s.error)?.[0] ?? 'error';
+      rows.push([s.endpoint, '', '', `unreachable (${why})`, '', '', '', '', '']);
+    } else
       rows.push([
         s.endpoint,
         s.name,

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { BIN, ROOT, run, startProcess, tempDir, waitFor, type Proc } from '../support/index.js';
 
 /** Store members for the tutorial's cluster; blocks marked members=3 run only with 3. */
-const MEMBERS = Number(process.env.EKL_TUTORIAL_MEMBERS ?? 1);
+const MEMBERS = Number(process.env.EKL_TUTORIAL_MEMBERS ?? 3);
 const CLUSTER_FLAGS = ['--ports', 'auto', '--store-members', String(MEMBERS), '--no-dashboard'];
 
 interface Block {
