@@ -33,8 +33,10 @@ export class StoreCluster {
   /** Starts `n` members as one new cluster and waits until every one serves. */
   static async start(n: number, opts: StoreClusterOptions = {}): Promise<StoreCluster> {
     const c = new StoreCluster(opts);
+    // All ports from one call: separate calls may hand out the same just-released port.
+    const ports = await freePorts(3 * n);
     const ms: ClusterMember[] = [];
-    for (let i = 0; i < n; i++) ms.push(await c.prepare());
+    for (let i = 0; i < n; i++) ms.push(await c.prepare(ports.slice(3 * i, 3 * i + 3)));
     const initial = ms.map((m) => `${m.name}=${m.peerURL}`).join(',');
     for (const m of ms) {
       m.args.push('--initial-cluster', initial, '--initial-cluster-state', 'new');
@@ -50,8 +52,8 @@ export class StoreCluster {
     return c;
   }
 
-  private async prepare(): Promise<ClusterMember> {
-    const [client, peer, metrics] = await freePorts(3);
+  private async prepare(ports?: number[]): Promise<ClusterMember> {
+    const [client, peer, metrics] = ports ?? (await freePorts(3));
     const name = `m${++this.seq}`;
     const endpoint = `http://127.0.0.1:${client}`;
     const peerURL = `http://127.0.0.1:${peer}`;
@@ -160,6 +162,27 @@ export class StoreCluster {
 
   /** Until /health answers 200: a leader, and a linearizable read through this member. */
   async waitServing(m: ClusterMember, timeoutMs = 60_000): Promise<void> {
+    // A member that exits (a port taken meanwhile, a bad flag) fails the wait at once.
+    const p = m.proc!;
+    let exited: (() => void) | undefined;
+    const gone = new Promise<never>((_, reject) => {
+      exited = () =>
+        reject(
+          new Error(
+            `member ${m.name} exited (${p.child.exitCode ?? p.child.signalCode}):\n${p.output().slice(-3000)}`,
+          ),
+        );
+      p.child.once('exit', exited);
+    });
+    gone.catch(() => undefined);
+    try {
+      await Promise.race([gone, this.pollServing(m, timeoutMs)]);
+    } finally {
+      p.child.off('exit', exited!);
+    }
+  }
+
+  private async pollServing(m: ClusterMember, timeoutMs: number): Promise<void> {
     await waitFor(
       `member ${m.name} to serve`,
       async () => {
