@@ -204,12 +204,14 @@ class Component {
     if (!this.alive || this.state === 'paused') return;
     this.signal('SIGSTOP');
     this.state = 'paused';
+    this.changed();
   }
 
   resume(): void {
     if (!this.alive || this.state !== 'paused') return;
     this.signal('SIGCONT');
     this.state = 'running';
+    this.changed();
   }
 
   /** Last resort on the supervisor's own exit: synchronous, no waiting. */
