@@ -78,7 +78,7 @@ class Component {
     return {
       name: this.spec.name,
       kind: this.spec.kind,
-      pid: this.child?.pid ?? null,
+      pid: this.alive ? (this.child?.pid ?? null) : null,
       state: this.state,
       urls: this.spec.urls,
       dataDir: this.spec.dataDir,
