@@ -106,7 +106,7 @@ test(
     for (const [i, kinds] of halves.entries()) {
       let s: TortureSummary;
       try {
-        s = await torture(303 + i, 3, 20, kinds);
+        s = await torture(303 + i, 3, 25, kinds);
       } catch (err) {
         const msg = (err as Error).message;
         if (/member s\d is not running/.test(msg) && /peer transport/i.test(msg)) {
