@@ -1,0 +1,75 @@
+// Member changes as applied: the membership follows the ConfState Raft reached, so a change Raft refused
+// changes nothing; MemberUpdate's carrier change is one Raft always refuses.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { RawNode, MemoryStorage, type ConfChange, type ConfState } from '../raft/index.js';
+import { applyMemberChange, confChangeFor, decodeMemberContext, type MemberContext } from './cluster.js';
+import { Membership } from './members.js';
+import { nodeIdOf } from './node.js';
+
+/** The ConfState a Raft member reaches after applying `cc` in configuration `cs` (refused changes keep it). */
+function applyToConfStateForTest(cs: ConfState, cc: ConfChange): ConfState {
+  const rn = new RawNode({
+    id: cs.voters[0]!,
+    storage: new MemoryStorage(),
+    electionTick: 10,
+    heartbeatTick: 1,
+    preVote: true,
+    checkQuorum: true,
+    maxSizePerMsg: 1 << 20,
+    maxInflightMsgs: 256,
+    maxUncommittedEntriesSize: 1 << 30,
+    applied: 0,
+    random: () => 0.5,
+    peers: cs.voters,
+    learners: cs.learners,
+    logger: () => undefined,
+  });
+  return rn.applyConfChange(cc);
+}
+
+function bootstrap(): Membership {
+  return Membership.bootstrap(
+    new Map([
+      ['a', ['http://127.0.0.1:1']],
+      ['b', ['http://127.0.0.1:2']],
+    ]),
+    'tok',
+  );
+}
+
+test('add, promote, update and remove follow the ConfState', () => {
+  const m = bootstrap();
+  const voters = [...m.members.keys()].map(nodeIdOf);
+  let cs = { voters: [...voters].sort(), learners: [] as string[] };
+  const id = 'abcdef0123456789';
+  const ctx = (op: MemberContext['op'], extra: Partial<MemberContext> = {}): MemberContext => ({
+    op,
+    id,
+    name: '',
+    peerURLs: ['http://127.0.0.1:3'],
+    isLearner: true,
+    req: 'r',
+    ...extra,
+  });
+  const step = (c: MemberContext) => {
+    const cc = confChangeFor(c, id);
+    assert.deepEqual(decodeMemberContext(cc.context), c);
+    cs = applyToConfStateForTest(cs, cc);
+    return applyMemberChange(m, c, cs, id);
+  };
+
+  assert.ok(step(ctx('add')).added);
+  assert.equal(m.members.get(BigInt('0x' + id))!.isLearner, true);
+  // Adding it again: Raft refuses, the membership is unchanged.
+  assert.deepEqual(step(ctx('add')), {});
+  step(ctx('promote', { isLearner: false }));
+  assert.equal(m.members.get(BigInt('0x' + id))!.isLearner, false);
+  assert.ok(step(ctx('update', { peerURLs: ['http://127.0.0.1:9'] })).updated);
+  assert.deepEqual(m.members.get(BigInt('0x' + id))!.peerURLs, ['http://127.0.0.1:9']);
+  assert.deepEqual(cs.voters.includes(id), true, 'update left Raft alone');
+  assert.equal(step(ctx('remove')).removed, BigInt('0x' + id));
+  assert.equal(m.members.size, 2);
+  // Removing a member that is gone: nothing.
+  assert.deepEqual(step(ctx('remove')), {});
+});
