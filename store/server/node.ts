@@ -1009,6 +1009,8 @@ export class StoreNode implements EtcdBackend {
         if (h.clusterId !== mine)
           return `cluster ID mismatch: the peer ${h.name} (${h.from}) belongs to cluster ${h.clusterId}, this member to ${mine}`;
         if (h.to !== this.nodeId) return `this member is ${this.nodeId}, not ${h.to}`;
+        if (this.removedIds.has(h.from))
+          return `member ${h.from} was removed from cluster ${mine}; it must not rejoin with its old data`;
         if (!this.membership.members.has(BigInt('0x' + h.from)))
           return `member ${h.from} is not in cluster ${mine} (removed, or its addition is not applied here yet)`;
         return undefined;
@@ -1035,6 +1037,12 @@ export class StoreNode implements EtcdBackend {
         if (clientURLs.length) m.clientURLs = [...clientURLs];
       },
       onCall: (op, args) => this.onForwarded(op, args as Record<string, any>),
+      wasRemoved: (id) => this.removedIds.has(id),
+      onRemoved: () => {
+        if (this.fatal || this.stopped) return;
+        this.log.error('a peer says this member was removed from the cluster; stopping');
+        this.crash(ClusterErrors.removed());
+      },
       membershipForJoin: () => this.membership.toJSON(),
     };
   }
@@ -1051,6 +1059,8 @@ export class StoreNode implements EtcdBackend {
     this.knownPeers = want;
   }
   private knownPeers = new Set<string>();
+  /** Members seen removed since this process started (their handshakes are refused with that reason). */
+  private readonly removedIds = new Set<string>();
 
   private applyConfChangeEntry(e: Entry): void {
     const cc = decodeConfChange(e.data);
@@ -1059,6 +1069,7 @@ export class StoreNode implements EtcdBackend {
     if (!ctx) return; // a bootstrap entry: the membership already lists the initial members
     const change = applyMemberChange(this.membership, ctx, cs, cc.nodeId);
     this.log.info('applied membership change', { op: ctx.op, member: ctx.id, index: e.index });
+    if (change.removed !== undefined) this.removedIds.add(nodeIdOf(change.removed));
     this.syncPeers();
     const w = this.confWaiters.get(ctx.req);
     if (w) {

@@ -1,6 +1,7 @@
 // The membership walk with etcdctl against a 3-member bin/store cluster holding many keys: add a learner
 // (promotion refused until it has caught up, with etcd's error), start it, promote it once in sync, remove
-// an original member, then remove the leader; writes are served through every step and all converge.
+// an original member while it is down (it is refused and stops when it returns), then remove the leader;
+// writes are served through every step and all converge.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { StoreCluster } from '../../store/server/cluster-testing.js';
@@ -64,14 +65,22 @@ test(
       assert.equal(st.isLearner, false);
       await write('promoted');
 
-      // Remove an original follower.
+      // Remove an original follower while it is down: when it comes back it is refused, and stops.
       const leader = await c.waitLeader();
       const follower = c.members.find((m) => m !== leader && m !== learner)!;
       const fid = (await c.status(follower)).memberId;
+      await c.stop(follower);
       let r = await c.etcdctl(['member', 'remove', fid], [leader]);
       assert.equal(r.code, 0, r.stderr);
-      await c.forget(follower);
       await write('follower removed');
+      await c.restart(follower, false);
+      const code = await Promise.race([
+        follower.proc!.exited,
+        new Promise((res) => setTimeout(() => res('still running'), 30_000)),
+      ]);
+      assert.notEqual(code, 'still running', 'a removed member stops');
+      assert.match(follower.proc!.output(), /permanently removed from the cluster/);
+      await c.forget(follower);
 
       // Remove the leader itself: the others elect a new one and go on.
       const lid = (await c.status(leader)).memberId;

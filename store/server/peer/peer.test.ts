@@ -69,6 +69,8 @@ function handler(self: string, cluster: string, got: Message[], log: string[]): 
     name: () => self,
     clientURLs: () => [],
     peerURLs: () => [],
+    wasRemoved: () => false,
+    onRemoved: () => undefined,
     rejectReason: (h) =>
       h.clusterId !== cluster ? `cluster ID mismatch: ${h.clusterId} != ${cluster}` : undefined,
     onMessage: (m) => got.push(m),

@@ -45,6 +45,10 @@ export interface PeerHandler {
   peerURLs(): string[];
   /** Why a peer may not talk to this member (another cluster, not a member), or undefined if it may. */
   rejectReason(h: Hello): string | undefined;
+  /** Whether this member saw `id` removed (the refusal then tells the caller to stop). */
+  wasRemoved(id: NodeId): boolean;
+  /** A peer says this member was removed from the cluster. */
+  onRemoved(): void;
   onMessage(m: Message): void;
   onUnreachable(id: NodeId): void;
   onSnapshotStatus(id: NodeId, ok: boolean): void;
@@ -131,9 +135,13 @@ class Peer {
         } else if (f.kind === FrameKind.HelloErr) {
           clearTimeout(hs);
           rejected = true;
-          const { reason } = JSON.parse(f.payload.toString('utf8')) as { reason: string };
+          const { reason, removed } = JSON.parse(f.payload.toString('utf8')) as {
+            reason: string;
+            removed?: boolean;
+          };
           this.t.log.error('peer rejected this member', { peer: this.id, url, reason });
           s.destroy();
+          if (removed) this.t.handler.onRemoved();
         } else if (f.kind === FrameKind.RpcResp) {
           const r = JSON.parse(f.payload.toString('utf8')) as {
             id: number;
@@ -485,7 +493,7 @@ export class PeerTransport implements Transport {
         cluster: h.clusterId,
         reason,
       });
-      s.end(jsonFrame(FrameKind.HelloErr, { reason }));
+      s.end(jsonFrame(FrameKind.HelloErr, { reason, removed: this.handler.wasRemoved(h.from) }));
       return undefined;
     }
     s.write(
