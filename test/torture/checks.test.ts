@@ -133,6 +133,20 @@ test('watch anomalies are caught', () => {
   assert.ok(checks(ahead).includes('watch-progress'), 'progress ahead of events');
   const wrong = [g[0]!, g[1]!, resp([ev('PUT', 'a', 'other', 3), ev('DELETE', 'b', '', 3)]), g[4]!];
   assert.ok(checks(wrong).includes('watch-reliable'), 'wrong value');
+  const backwards = [g[0]!, g[1]!, g[3]!, resp([], { progress: true, headerRev: 2 }), g[4]!];
+  assert.ok(checks(backwards).includes('watch-progress'), 'progress going back on one stream');
+  const resumedOnLaggard = [
+    g[0]!,
+    g[1]!,
+    g[3]!,
+    resp([], { progress: true, headerRev: 2, stream: 2 }),
+    { ...g[4]!, stream: 2 },
+  ];
+  assert.deepEqual(
+    checks(resumedOnLaggard),
+    [],
+    'an older progress revision on a new stream promises nothing false',
+  );
   const compacted = [...g, resp([], { canceled: true, compactRevision: 3 })];
   assert.ok(checks(compacted).includes('watch-compacted'));
 });
