@@ -567,11 +567,22 @@ export class WAL {
     return this.segments.map((s) => s.name);
   }
 
-  /** Syncs what was saved, then closes the file. Safe to call twice. */
+  /**
+   * Syncs what was saved, gives back the preallocated space (a stopped member's last segment ends where
+   * its data ends, as every other segment does), then closes the file. Safe to call twice.
+   */
   async close(): Promise<void> {
     if (this.state === 'closed') return;
     try {
-      if (this.state === 'appending' && !this.failure) await this.sync();
+      if (this.state === 'appending' && !this.failure) {
+        await this.sync();
+        while (this.running) await this.flushing;
+        if (this.fh && this.fileSize > this.fileOffset && !this.failure) {
+          await this.fh.truncate(this.fileOffset);
+          await this.fh.datasync();
+          this.fileSize = this.fileOffset;
+        }
+      }
     } finally {
       this.state = 'closed';
       while (this.running) await this.flushing;
