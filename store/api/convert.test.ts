@@ -1,7 +1,8 @@
-// The gRPC edge conversion: int64 strings become numbers or exact bigints by field; bigints go back out.
+// The gRPC edge conversion: int64 strings become numbers or exact bigints by field; bigints go back out exactly.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { fromWire, toWire } from './convert.js';
+import { loadProtos } from './proto.js';
 
 test('request ids stay exact, revisions become numbers, bytes stay Buffers', () => {
   const r = fromWire<any>({
@@ -21,12 +22,17 @@ test('request ids stay exact, revisions become numbers, bytes stay Buffers', () 
   assert.ok(Buffer.isBuffer(r.key));
 });
 
-test('responses: bigints become decimal strings, nested', () => {
-  const w = toWire({
-    header: { memberId: 18446744073709551615n },
-    kvs: [{ lease: 5n, value: new Uint8Array([1]) }],
+test('responses: bigints and Uint8Arrays encode exactly through the service serializer', () => {
+  const range = (loadProtos().KV.service as any).Range;
+  const resp = toWire({
+    header: { clusterId: 18446744073709551615n, memberId: 1n, revision: 2 ** 53 - 1, raftTerm: 3 },
+    kvs: [{ key: Buffer.from('k'), lease: 9223372036854775807n, value: new Uint8Array([1]), modRevision: 4 }],
+    count: 1,
   });
-  assert.equal(w.header.memberId, '18446744073709551615');
-  assert.equal((w.kvs[0] as any).lease, '5');
-  assert.ok(Buffer.isBuffer(w.kvs[0]!.value));
+  const back = range.responseDeserialize(range.responseSerialize(resp));
+  assert.equal(back.header.clusterId, '18446744073709551615');
+  assert.equal(back.header.revision, String(2 ** 53 - 1));
+  assert.equal(back.kvs[0].lease, '9223372036854775807');
+  assert.equal(back.kvs[0].modRevision, '4');
+  assert.deepEqual([...back.kvs[0].value], [1]);
 });

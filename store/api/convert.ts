@@ -1,6 +1,6 @@
 // Conversion at the gRPC edge. proto-loader hands us int64 fields as decimal strings; the state machine
 // wants revisions as numbers and lease/member ids as bigints (etcd lease ids use all 63 bits). Outbound,
-// protobufjs does not take bigints, so they go back out as decimal strings.
+// protobufjs takes numbers and bigints as they are.
 
 /** int64/uint64 request fields that are ids: kept exact as bigint. */
 const BIGINT_FIELDS = new Set(['lease', 'ID', 'memberID', 'targetID']);
@@ -56,21 +56,11 @@ function toSafeNumber(s: string, field: string): number {
   return n;
 }
 
-/** Deep-converts a response for protobufjs: bigints become decimal strings, Uint8Arrays become Buffers. */
+/**
+ * Responses go to protobufjs as they are: its int64 fields take numbers and bigints (long 5 converts a
+ * bigint exactly) and its bytes fields take any Uint8Array. A deep copy that turned bigints into decimal
+ * strings cost a copy of every response and a slow Long.fromString per id on each call.
+ */
 export function toWire<T>(msg: T): T {
-  return convertOut(msg) as T;
-}
-
-function convertOut(v: unknown): unknown {
-  if (v === null || v === undefined) return v;
-  if (typeof v === 'bigint') return v.toString();
-  if (Buffer.isBuffer(v)) return v;
-  if (v instanceof Uint8Array) return Buffer.from(v.buffer, v.byteOffset, v.byteLength);
-  if (Array.isArray(v)) return v.map(convertOut);
-  if (typeof v === 'object') {
-    const out: Record<string, unknown> = {};
-    for (const [k, x] of Object.entries(v as Record<string, unknown>)) out[k] = convertOut(x);
-    return out;
-  }
-  return v;
+  return msg;
 }

@@ -1,6 +1,6 @@
 // etcdserverpb.WatchResponse encoded by hand, with each KeyValue encoded once however many watchers get it.
 // One put watched by N watchers is N responses sharing the same KeyValue objects; going through
-// toWire + protobufjs converted and encoded that KeyValue N times (int64 strings, Long objects), which was
+// protobufjs converted and encoded that KeyValue N times (fromObject, Long objects, encode), which was
 // the watch path's largest cost. The bytes are the same protobuf wire format (field numbers from
 // rpc.proto and kv.proto), checked against protobufjs in watchwire.test.ts.
 import type { Msg } from './backend.js';
