@@ -26,6 +26,8 @@ export async function get(ctx: Ctx): Promise<number> {
   const groups = splitResourceArgs(a.positional);
   let failed = false;
   const objects: KubeObject[] = [];
+  // The resource each object came from, so `-o name` over several kinds names each with its own.
+  const resourceOf = new Map<KubeObject, ApiResource>();
   let lastResource: ApiResource | undefined;
   let printedTable = false;
   for (const { kind, names } of groups) {
@@ -95,7 +97,10 @@ export async function get(ctx: Ctx): Promise<number> {
         if (!res.ok) {
           ctx.err(statusMessage(res.status, ctx.server) + '\n');
           failed = true;
-        } else objects.push(res.value);
+        } else {
+          objects.push(res.value);
+          resourceOf.set(res.value, r);
+        }
       }
     } else {
       objects.push(
@@ -107,7 +112,11 @@ export async function get(ctx: Ctx): Promise<number> {
               fieldSelector,
             }),
           )
-          .items.map((o) => withKind(o, r)),
+          .items.map((o) => {
+            const obj = withKind(o, r);
+            resourceOf.set(obj, r);
+            return obj;
+          }),
       );
     }
   }
@@ -117,7 +126,7 @@ export async function get(ctx: Ctx): Promise<number> {
       ctx.err(`No resources found in ${ctx.namespace} namespace.\n`);
     else if (objects.length) {
       try {
-        ctx.out(printObjects(objects, output, lastResource, single));
+        ctx.out(printObjects(objects, output, (o) => resourceOf.get(o) ?? lastResource!, single));
       } catch (err) {
         throw new CommandError(`error: ${(err as Error).message}`);
       }

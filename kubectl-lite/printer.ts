@@ -77,8 +77,13 @@ export function toJson(obj: unknown): string {
 }
 
 /** One object, or a kubectl List of several, in the -o format. */
-export function printObjects(objs: KubeObject[], output: string, r: ApiResource, single: boolean): string {
-  if (output === 'name') return objs.map((o) => objectRef(r, o.metadata.name!) + '\n').join('');
+export function printObjects(
+  objs: KubeObject[],
+  output: string,
+  resourceOf: (o: KubeObject) => ApiResource,
+  single: boolean,
+): string {
+  if (output === 'name') return objs.map((o) => objectRef(resourceOf(o), o.metadata.name!) + '\n').join('');
   const doc =
     single && objs.length === 1
       ? objs[0]
