@@ -687,11 +687,16 @@ export class StoreNode implements EtcdBackend {
   }
 
   private issueReadIndex(): void {
+    // Reads whose own timer already rejected them need no ReadIndex; drop them so that the queue empties
+    // and the next read schedules a new request.
+    for (let i = this.reads.length - 1; i >= 0; i--) if (this.reads[i]!.done) this.reads.splice(i, 1);
     if (this.reads.length === 0) return;
     if (!this.lead) {
+      // Whether a leader appears or the wait times out, look at the queue again: reads that arrived meanwhile
+      // did not schedule a request of their own (the queue was not empty), so this one must not give up.
       void this.waitLeader().then(
         () => this.issueReadIndex(),
-        () => undefined,
+        () => this.issueReadIndex(),
       );
       return;
     }
