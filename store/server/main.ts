@@ -4,9 +4,46 @@ import { EtcdGrpcServer } from '../api/index.js';
 import { hostPort, parseConfig, type StoreConfig } from './config.js';
 import { MetricsServer } from './http.js';
 import { Metrics } from './metrics.js';
-import { StoreNode } from './node.js';
+import { restoreDataDir, StoreNode } from './node.js';
+
+/**
+ * `bin/store snapshot restore FILE --name N --data-dir D --initial-cluster ... --initial-cluster-token T
+ * --initial-advertise-peer-urls U`: etcdctl's restore, for this store's backups (`etcdctl snapshot save`).
+ */
+async function snapshotRestore(args: string[]): Promise<void> {
+  const [file, ...rest] = args;
+  const usage =
+    'usage: store snapshot restore FILE --name NAME --data-dir DIR [--initial-cluster ...] ' +
+    '[--initial-cluster-token ...] [--initial-advertise-peer-urls ...]\n' +
+    'Turns a backup (etcdctl snapshot save) into a new member data dir; run it once per member with the\n' +
+    'same --initial-cluster and --initial-cluster-token, then start each member with its data dir.\n';
+  if (file === '--help' || file === '-h') {
+    process.stdout.write(usage);
+    process.exit(0);
+  }
+  if (!file || file.startsWith('-')) {
+    process.stderr.write(usage);
+    process.exit(2);
+  }
+  let cfg: StoreConfig;
+  try {
+    cfg = parseConfig(['--restore-from', file, ...rest], (code) => process.exit(code));
+  } catch {
+    process.exit(2);
+  }
+  const log = new Logger('store', cfg.logLevel).child(cfg.name);
+  try {
+    await restoreDataDir(cfg, log);
+  } catch (err) {
+    process.stderr.write(`error: ${(err as Error).message}\n`);
+    process.exit(1);
+  }
+  process.stdout.write(`restored snapshot ${file} into ${cfg.dataDir} (member ${cfg.name})\n`);
+}
 
 async function main(): Promise<void> {
+  const argv = process.argv.slice(2);
+  if (argv[0] === 'snapshot' && argv[1] === 'restore') return snapshotRestore(argv.slice(2));
   let cfg: StoreConfig;
   try {
     cfg = parseConfig(process.argv.slice(2), (code) => process.exit(code));

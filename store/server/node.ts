@@ -1458,6 +1458,19 @@ function readMembershipFile(memberDir: string): Membership {
  * backup's key space. The snapshot index is the backup's consistent index, so entries the new member
  * appends are never mistaken for ones the state machine already holds.
  */
+/**
+ * `bin/store snapshot restore`: turn a backup into a new member's data dir and exit, as `etcdctl snapshot
+ * restore` does; run it once per member with the same --initial-cluster and --initial-cluster-token.
+ */
+export async function restoreDataDir(cfg: StoreConfig, log: Logger): Promise<void> {
+  const memberDir = join(cfg.dataDir, 'member');
+  const walDir = join(memberDir, 'wal');
+  const snapDir = join(memberDir, 'snap');
+  if (await WAL.exists(walDir)) throw new Error(`data-dir "${cfg.dataDir}" already holds a member`);
+  mkdirSync(snapDir, { recursive: true, mode: 0o700 });
+  await restoreBackup(cfg, log, memberDir, walDir, new Snapshotter(snapDir), { logger: log.child('wal') });
+}
+
 async function restoreBackup(
   cfg: StoreConfig,
   log: Logger,
@@ -1482,10 +1495,12 @@ async function restoreBackup(
   sm.restore(old.stateMachine);
   const membership = Membership.bootstrap(cfg.initialCluster, cfg.initialClusterToken);
   const self = [...membership.members.values()].find((m) => m.name === cfg.name)!;
-  if (membership.members.size !== 1) throw new Error('--restore-from starts a one-member cluster');
+  // As etcd's restore: every member named in --initial-cluster is restored from the same backup into its own
+  // data dir, with the same snapshot (all of them voters) at the same index, so they start as one cluster.
+  const voters = [...membership.members.values()].map((m) => nodeIdOf(m.id));
   const index = Math.max(1, sm.consistentIndex());
   const snap: Snapshot = {
-    metadata: { index, term: 1, confState: { voters: [nodeIdOf(self.id)], learners: [] } },
+    metadata: { index, term: 1, confState: { voters, learners: [] } },
     data: encodeSnapshotData(membership, Buffer.concat([...sm.snapshot()])),
   };
   await writeMembershipFile(memberDir, membership);
