@@ -1,5 +1,5 @@
 // How Raft messages leave this member. A single-member cluster sends nothing; the peer transport
-// (HTTP/2 streams between --listen-peer-urls) plugs in here without touching the loop.
+// (store/server/peer: framed TCP connections between --listen-peer-urls) implements this for clusters.
 import type { Message, NodeId } from '../raft/index.js';
 
 export interface Transport {
