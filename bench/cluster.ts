@@ -1,10 +1,8 @@
 // `npm run bench -- cluster [--duration S] [--only NAME]`: the store benchmark's workloads against a
 // 3-member bin/store cluster and a 3-member etcd 3.4 cluster (both started here, on this machine), client
 // connections spread over all members; side by side with ratios, written to bench/results/cluster.json.
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { suite, type Result } from './store.js';
+import { join } from 'node:path';
+import { report, suite, type Result } from './store.js';
 import { StoreCluster } from '../store/server/cluster-testing.js';
 import {
   freePorts,
@@ -99,45 +97,12 @@ export async function run(args: string[]): Promise<void> {
       await etcd.stop();
     }
   }
-  const rows = ours.map((r) => {
-    const e = ref.find((x) => x.workload === r.workload);
-    return { workload: r.workload, store: r, etcd: e ?? null, ratio: e ? r.opsPerSec / e.opsPerSec : null };
-  });
-  const f = (n: number | undefined, d = 1) => (n === undefined || Number.isNaN(n) ? '-' : n.toFixed(d));
-  console.log(
-    `\n3-member bin/store vs 3-member etcd ${ref.length ? '3.4' : '(not installed)'} on this machine, ${ms / 1000}s per workload\n`,
+  report(
+    `3-member bin/store vs 3-member etcd ${ref.length ? '3.4' : '(not installed)'}`,
+    ours,
+    ref,
+    ms,
+    'cluster.json',
+    { members: 3 },
   );
-  console.log(
-    [
-      'workload'.padEnd(44),
-      'store ops/s',
-      'p50 ms',
-      'p99 ms',
-      '| etcd ops/s',
-      'p50 ms',
-      'p99 ms',
-      '| ratio',
-    ].join('  '),
-  );
-  for (const r of rows) {
-    console.log(
-      [
-        r.workload.padEnd(44),
-        f(r.store.opsPerSec, 0).padStart(11),
-        f(r.store.p50ms, 2).padStart(6),
-        f(r.store.p99ms, 2).padStart(6),
-        '| ' + f(r.etcd?.opsPerSec, 0).padStart(9),
-        f(r.etcd?.p50ms, 2).padStart(6),
-        f(r.etcd?.p99ms, 2).padStart(6),
-        '| ' + (r.ratio === null ? '-' : r.ratio.toFixed(2)),
-      ].join('  '),
-    );
-  }
-  const file = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'bench', 'results', 'cluster.json');
-  mkdirSync(dirname(file), { recursive: true });
-  writeFileSync(
-    file,
-    JSON.stringify({ date: new Date().toISOString(), durationMs: ms, members: 3, rows }, null, 2) + '\n',
-  );
-  console.log(`\nwrote ${file}`);
 }

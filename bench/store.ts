@@ -172,19 +172,27 @@ export async function run(args: string[]): Promise<void> {
       await etcd.stop();
     }
   }
+  report(`bin/store vs etcd ${ref.length ? '3.4' : '(not installed)'}`, ours, ref, ms, 'store.json');
+}
+
+/**
+ * Pairs our results with etcd's by workload, prints the side-by-side table and writes
+ * bench/results/<fileName> (shared with the cluster benchmark).
+ */
+export function report(
+  title: string,
+  ours: Result[],
+  ref: Result[],
+  ms: number,
+  fileName: string,
+  extra: Record<string, unknown> = {},
+): void {
   const rows = ours.map((r) => {
     const e = ref.find((x) => x.workload === r.workload);
-    return {
-      workload: r.workload,
-      store: r,
-      etcd: e ?? null,
-      ratio: e ? r.opsPerSec / e.opsPerSec : null,
-    };
+    return { workload: r.workload, store: r, etcd: e ?? null, ratio: e ? r.opsPerSec / e.opsPerSec : null };
   });
   const f = (n: number | undefined, d = 1) => (n === undefined || Number.isNaN(n) ? '-' : n.toFixed(d));
-  console.log(
-    `\nbin/store vs etcd ${ref.length ? '3.4' : '(not installed)'} on this machine, ${ms / 1000}s per workload\n`,
-  );
+  console.log(`\n${title} on this machine, ${ms / 1000}s per workload\n`);
   console.log(
     [
       'workload'.padEnd(44),
@@ -211,11 +219,11 @@ export async function run(args: string[]): Promise<void> {
       ].join('  '),
     );
   }
-  const file = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'bench', 'results', 'store.json');
+  const file = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'bench', 'results', fileName);
   mkdirSync(dirname(file), { recursive: true });
   writeFileSync(
     file,
-    JSON.stringify({ date: new Date().toISOString(), durationMs: ms, rows }, null, 2) + '\n',
+    JSON.stringify({ date: new Date().toISOString(), durationMs: ms, ...extra, rows }, null, 2) + '\n',
   );
   console.log(`\nwrote ${file}`);
 }
