@@ -727,6 +727,20 @@ export class RestHandler {
     o.metadata.namespace = t.namespace ?? o.metadata.namespace;
   }
 
+  /** The body of a create or update, decoded and checked as the target's kind in the target's namespace. */
+  private async readObject(
+    req: IncomingMessage,
+    t: Target,
+    q: Query,
+  ): Promise<{ o: KubeObject; warnings: string[]; def: string }> {
+    const body = decodeBody(await readBody(req), req.headers['content-type'] ?? '');
+    const warnings: string[] = [];
+    const def = definitionFor(t.info.group, t.info.kind)!;
+    const o = this.decodeObject(body, t, q, warnings, def);
+    this.checkNamespace(t, o);
+    return { o, warnings, def };
+  }
+
   private async create(
     req: IncomingMessage,
     res: ServerResponse,
@@ -734,11 +748,7 @@ export class RestHandler {
     q: Query,
     neg: Negotiated,
   ): Promise<void> {
-    const body = decodeBody(await readBody(req), req.headers['content-type'] ?? '');
-    const warnings: string[] = [];
-    const def = definitionFor(t.info.group, t.info.kind)!;
-    const o = this.decodeObject(body, t, q, warnings, def);
-    this.checkNamespace(t, o);
+    const { o, warnings, def } = await this.readObject(req, t, q);
     if (!o.metadata.name && o.metadata.generateName) o.metadata.name = generateName(o.metadata.generateName);
     prepareForCreate(t.info.kind, o);
     applyDefaults(t.info.kind, o as Obj);
@@ -854,11 +864,7 @@ export class RestHandler {
     q: Query,
     neg: Negotiated,
   ): Promise<void> {
-    const body = decodeBody(await readBody(req), req.headers['content-type'] ?? '');
-    const warnings: string[] = [];
-    const def = definitionFor(t.info.group, t.info.kind)!;
-    const o = this.decodeObject(body, t, q, warnings, def);
-    this.checkNamespace(t, o);
+    const { o, warnings } = await this.readObject(req, t, q);
     if (o.metadata.name !== undefined && o.metadata.name !== t.name)
       throw new StatusError(
         badRequest(
