@@ -3,7 +3,7 @@ import { ErrCompacted, ErrUnavailable } from './errors.js';
 import { Unstable } from './log_unstable.js';
 import type { Storage } from './storage.js';
 import type { Entry, Snapshot } from './types.js';
-import { assert, limitSize, NO_LIMIT } from './util.js';
+import { assert, fail, limitSize, NO_LIMIT } from './util.js';
 
 export class RaftLog {
   readonly storage: Storage;
@@ -86,7 +86,8 @@ export class RaftLog {
     const lastNew = index + ents.length;
     const ci = this.findConflict(ents);
     if (ci !== 0) {
-      assert(ci > this.committed, `entry ${ci} conflict with committed entry [committed(${this.committed})]`);
+      if (ci <= this.committed)
+        fail(`entry ${ci} conflict with committed entry [committed(${this.committed})]`);
       this.append(ents.slice(ci - (index + 1)));
     }
     this.commitTo(Math.min(committed, lastNew));
@@ -96,7 +97,7 @@ export class RaftLog {
   append(ents: Entry[]): number {
     if (ents.length === 0) return this.lastIndex();
     const after = ents[0]!.index - 1;
-    assert(after >= this.committed, `after(${after}) is out of range [committed(${this.committed})]`);
+    if (after < this.committed) fail(`after(${after}) is out of range [committed(${this.committed})]`);
     this.unstable.truncateAndAppend(ents);
     return this.lastIndex();
   }
@@ -149,26 +150,24 @@ export class RaftLog {
 
   commitTo(tocommit: number): void {
     if (this.committed < tocommit) {
-      assert(
-        this.lastIndex() >= tocommit,
-        `tocommit(${tocommit}) is out of range [lastIndex(${this.lastIndex()})]. Was the raft log corrupted, truncated, or lost?`,
-      );
+      if (this.lastIndex() < tocommit)
+        fail(
+          `tocommit(${tocommit}) is out of range [lastIndex(${this.lastIndex()})]. Was the raft log corrupted, truncated, or lost?`,
+        );
       this.committed = tocommit;
     }
   }
 
   appliedTo(i: number): void {
     if (i === 0) return;
-    assert(
-      this.committed >= i && i >= this.applied,
-      `applied(${i}) is out of range [prevApplied(${this.applied}), committed(${this.committed})]`,
-    );
+    if (i > this.committed || i < this.applied)
+      fail(`applied(${i}) is out of range [prevApplied(${this.applied}), committed(${this.committed})]`);
     this.applied = i;
     if (this.applying < i) this.applying = i;
   }
 
   acceptApplying(i: number): void {
-    assert(i <= this.committed, `applying(${i}) beyond committed(${this.committed})`);
+    if (i > this.committed) fail(`applying(${i}) beyond committed(${this.committed})`);
     this.applying = i;
   }
 
@@ -204,10 +203,8 @@ export class RaftLog {
   slice(lo: number, hi: number, maxSize: number): Entry[] {
     const fi = this.firstIndex();
     if (lo < fi) throw ErrCompacted;
-    assert(
-      lo <= hi && hi <= this.lastIndex() + 1,
-      `slice[${lo},${hi}) out of bound [${fi},${this.lastIndex()}]`,
-    );
+    if (lo > hi || hi > this.lastIndex() + 1)
+      fail(`slice[${lo},${hi}) out of bound [${fi},${this.lastIndex()}]`);
     if (lo === hi) return [];
     let ents: Entry[] = [];
     if (lo < this.unstable.offset) {

@@ -1,6 +1,6 @@
 // The unstable tail of the log: entries and a snapshot that the caller has not yet persisted.
 import type { Entry, Snapshot } from './types.js';
-import { assert } from './util.js';
+import { fail } from './util.js';
 
 export class Unstable {
   /** A snapshot received from the leader, not yet persisted. */
@@ -66,10 +66,8 @@ export class Unstable {
   }
 
   slice(lo: number, hi: number): Entry[] {
-    assert(
-      lo <= hi && lo >= this.offset && hi <= this.offset + this.entries.length,
-      `unstable.slice[${lo},${hi})`,
-    );
+    if (lo > hi || lo < this.offset || hi > this.offset + this.entries.length)
+      fail(`unstable.slice[${lo},${hi})`);
     return this.entries.slice(lo - this.offset, hi - this.offset);
   }
 }

@@ -47,9 +47,12 @@ export interface Message {
 
 const EMPTY = new Uint8Array(0);
 
-/** A message with every field defaulted: callers and tests only spell out what matters. */
+/**
+ * A message with every field defaulted: callers and tests only spell out what matters. Built as one literal of
+ * a fixed shape (snapshot added only on MsgSnap) so that the hot paths stay monomorphic.
+ */
 export function newMessage(m: Partial<Message> & { type: MessageType }): Message {
-  return {
+  const msg: Message = {
     type: m.type,
     to: m.to ?? '',
     from: m.from ?? '',
@@ -58,11 +61,12 @@ export function newMessage(m: Partial<Message> & { type: MessageType }): Message
     index: m.index ?? 0,
     entries: m.entries ?? [],
     commit: m.commit ?? 0,
-    ...(m.snapshot ? { snapshot: m.snapshot } : {}),
     reject: m.reject ?? false,
     rejectHint: m.rejectHint ?? 0,
     context: m.context ?? EMPTY,
   };
+  if (m.snapshot) msg.snapshot = m.snapshot;
+  return msg;
 }
 
 /** Local messages never cross the network. */

@@ -10,7 +10,7 @@ import type { Storage } from './storage.js';
 import { ProgressTracker } from './tracker.js';
 import type { ConfChange, ConfState, Entry, NodeId, Snapshot } from './types.js';
 import { EntryType } from './types.js';
-import { assert, entriesSize, NO_LIMIT, payloadSize } from './util.js';
+import { assert, entriesSize, fail, NO_LIMIT, payloadSize } from './util.js';
 
 export type Role = 'follower' | 'preCandidate' | 'candidate' | 'leader';
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
@@ -120,10 +120,10 @@ export class Raft {
     const { hardState, confState } = c.storage.initialState();
     this.resetConfig(confState);
     if (hardState.term !== 0 || hardState.vote !== '' || hardState.commit !== 0) {
-      assert(
-        hardState.commit >= this.log.committed && hardState.commit <= this.log.lastIndex(),
-        `state.commit ${hardState.commit} is out of range [${this.log.committed}, ${this.log.lastIndex()}]`,
-      );
+      if (hardState.commit < this.log.committed || hardState.commit > this.log.lastIndex())
+        fail(
+          `state.commit ${hardState.commit} is out of range [${this.log.committed}, ${this.log.lastIndex()}]`,
+        );
       this.log.committed = hardState.commit;
       this.term = hardState.term;
       this.vote = hardState.vote;
@@ -268,9 +268,9 @@ export class Raft {
     if (msg.from === '') msg.from = this.id;
     const t = msg.type;
     if (t === 'MsgVote' || t === 'MsgVoteResp' || t === 'MsgPreVote' || t === 'MsgPreVoteResp') {
-      assert(msg.term !== 0, `term should be set when sending ${t}`);
+      if (msg.term === 0) fail(`term should be set when sending ${t}`);
     } else {
-      assert(m.term === undefined, `term should not be set when sending ${t}`);
+      if (m.term !== undefined) fail(`term should not be set when sending ${t}`);
       if (t !== 'MsgProp' && t !== 'MsgReadIndex') msg.term = this.term;
     }
     this.msgs.push(msg);
@@ -701,7 +701,7 @@ export class Raft {
   };
 
   private leaderPropose(m: Message): RaftError | undefined {
-    assert(m.entries.length > 0, `${this.id} stepped empty MsgProp`);
+    if (m.entries.length === 0) fail(`${this.id} stepped empty MsgProp`);
     if (!this.trk.progress.has(this.id)) {
       // Removed from the membership while leader: it will step down; no new proposals meanwhile.
       return ErrProposalDropped;
@@ -939,7 +939,7 @@ export class Raft {
   /** Install a snapshot from the leader; false when it is stale or our log already has it. */
   restore(s: Snapshot): boolean {
     if (s.metadata.index <= this.log.committed) return false;
-    assert(this.role === 'follower', `${this.id} attempted to restore snapshot as ${this.role}`);
+    if (this.role !== 'follower') fail(`${this.id} attempted to restore snapshot as ${this.role}`);
     const cs = s.metadata.confState;
     if (!cs.voters.includes(this.id) && !cs.learners.includes(this.id)) {
       // A member added after the leader's latest snapshot: it takes the snapshot's membership (without itself,

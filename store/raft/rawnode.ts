@@ -65,9 +65,11 @@ function sameHardState(a: HardState, b: HardState): boolean {
   return a.term === b.term && a.vote === b.vote && a.commit === b.commit;
 }
 
+/** What advance() acknowledges; one fixed shape (0 = none), as it is made on every Ready. */
 interface Pending {
-  lastEntry?: { index: number; term: number };
-  snapshotIndex?: number;
+  lastIndex: number;
+  lastTerm: number;
+  snapshotIndex: number;
   committedEntries: Entry[];
 }
 
@@ -193,9 +195,10 @@ export class RawNode {
 
   hasReady(): boolean {
     const r = this.raft;
-    const ss = this.softState();
-    if (ss.lead !== this.prevSoftState.lead || ss.role !== this.prevSoftState.role) return true;
-    if (!sameHardState(this.hardState(), this.prevHardState)) return true;
+    // Compared field by field: hasReady() runs on every loop turn of every member, so it allocates nothing.
+    if (r.lead !== this.prevSoftState.lead || r.role !== this.prevSoftState.role) return true;
+    const phs = this.prevHardState;
+    if (r.term !== phs.term || r.vote !== phs.vote || r.log.committed !== phs.commit) return true;
     if (r.log.unstable.snapshot) return true;
     if (r.msgs.length > 0 || r.readStates.length > 0) return true;
     if (r.log.unstable.entries.length > 0) return true;
@@ -231,8 +234,9 @@ export class RawNode {
       r.log.acceptApplying(committedEntries[committedEntries.length - 1]!.index);
     const last = entries[entries.length - 1];
     this.pending = {
-      ...(last ? { lastEntry: { index: last.index, term: last.term } } : {}),
-      ...(snapshot ? { snapshotIndex: snapshot.metadata.index } : {}),
+      lastIndex: last ? last.index : 0,
+      lastTerm: last ? last.term : 0,
+      snapshotIndex: snapshot ? snapshot.metadata.index : 0,
       committedEntries,
     };
     return rd;
@@ -244,8 +248,8 @@ export class RawNode {
     assert(p !== undefined, 'advance() called without a ready()');
     this.pending = undefined;
     const log = this.raft.log;
-    if (p.lastEntry) log.stableTo(p.lastEntry.index, p.lastEntry.term);
-    if (p.snapshotIndex !== undefined) {
+    if (p.lastIndex > 0) log.stableTo(p.lastIndex, p.lastTerm);
+    if (p.snapshotIndex > 0) {
       log.stableSnapTo(p.snapshotIndex);
       if (p.snapshotIndex > log.applied) log.appliedTo(p.snapshotIndex);
     }

@@ -2,7 +2,7 @@
 import { ErrCompacted, ErrSnapOutOfDate, ErrUnavailable } from './errors.js';
 import type { ConfState, Entry, HardState, Snapshot } from './types.js';
 import { EntryType } from './types.js';
-import { assert, limitSize } from './util.js';
+import { entrySize, fail } from './util.js';
 
 export interface InitialState {
   hardState: HardState;
@@ -63,7 +63,18 @@ export class MemoryStorage implements Storage {
     if (lo <= offset) throw ErrCompacted;
     if (hi > this.lastIndex() + 1) throw ErrUnavailable;
     if (this.ents.length === 1) throw ErrUnavailable; // only the dummy entry
-    return limitSize(this.ents.slice(lo - offset, hi - offset), maxSize);
+    // Copy only the prefix that fits (at least one entry, as limitSize): slicing up to hi first would make
+    // every append to a lagging follower cost the length of the whole log behind it.
+    const start = lo - offset;
+    const stop = hi - offset;
+    if (stop <= start) return [];
+    let end = start + 1;
+    let size = entrySize(this.ents[start]!);
+    for (; end < stop; end++) {
+      size += entrySize(this.ents[end]!);
+      if (size > maxSize) break;
+    }
+    return this.ents.slice(start, end);
   }
 
   term(i: number): number {
@@ -98,7 +109,7 @@ export class MemoryStorage implements Storage {
   createSnapshot(i: number, cs: ConfState | undefined, data: Uint8Array): Snapshot {
     if (i <= this.snap.metadata.index) throw ErrSnapOutOfDate;
     const offset = this.ents[0]!.index;
-    assert(i <= this.lastIndex(), `snapshot ${i} is out of bound lastindex(${this.lastIndex()})`);
+    if (i > this.lastIndex()) fail(`snapshot ${i} is out of bound lastindex(${this.lastIndex()})`);
     const confState = cs ?? this.snap.metadata.confState;
     this.snap = {
       metadata: {
@@ -115,10 +126,8 @@ export class MemoryStorage implements Storage {
   compact(compactIndex: number): void {
     const offset = this.ents[0]!.index;
     if (compactIndex <= offset) throw ErrCompacted;
-    assert(
-      compactIndex <= this.lastIndex(),
-      `compact ${compactIndex} is out of bound lastindex(${this.lastIndex()})`,
-    );
+    if (compactIndex > this.lastIndex())
+      fail(`compact ${compactIndex} is out of bound lastindex(${this.lastIndex()})`);
     const i = compactIndex - offset;
     const dummy = this.ents[i]!;
     const head: Entry = {

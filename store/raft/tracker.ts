@@ -23,9 +23,17 @@ export class ProgressTracker {
   }
 
   /** Ids in a stable order, so that message order (and so simulation) is deterministic. */
-  ids(): NodeId[] {
-    return [...this.progress.keys()].sort();
+  ids(): readonly NodeId[] {
+    // Cached: called on every heartbeat and broadcast. The progress map is edited in place (raft.ts adds and
+    // deletes members), so the cache is checked against it: same size and every cached id present.
+    const c = this.idsCache;
+    let valid = c.length === this.progress.size;
+    for (let i = 0; valid && i < c.length; i++) valid = this.progress.has(c[i]!);
+    if (!valid) this.idsCache = [...this.progress.keys()].sort();
+    return this.idsCache;
   }
+
+  private idsCache: NodeId[] = [];
 
   newProgress(id: NodeId, next: number, isLearner: boolean): Progress {
     const pr = new Progress(next, this.maxInflight, this.maxInflightBytes, isLearner);

@@ -33,7 +33,12 @@ export function limitSize(ents: Entry[], maxSize: number): Entry[] {
 
 /** Invariant violations crash loudly: continuing would risk serving wrong data. */
 export function assert(cond: unknown, msg: string): asserts cond {
-  if (!cond) throw new Error(`raft invariant violated: ${msg}`);
+  if (!cond) fail(msg);
+}
+
+/** As assert(false, msg); for messages built from values, so that they are built only on failure. */
+export function fail(msg: string): never {
+  throw new Error(`raft invariant violated: ${msg}`);
 }
 
 export const NO_LIMIT = Number.MAX_SAFE_INTEGER;

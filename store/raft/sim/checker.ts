@@ -8,8 +8,26 @@ export class InvariantViolation extends Error {
   }
 }
 
-function entryKey(e: Entry): string {
-  return `${e.type}:${Buffer.from(e.data).toString('latin1')}`;
+/** Same kind and same bytes: entries are compared by content, without building keys (this runs per entry). */
+function sameContent(type: number, data: Uint8Array, e: Entry): boolean {
+  if (type !== e.type) return false;
+  const d = e.data;
+  if (d === data) return true;
+  if (d.length !== data.length) return false;
+  for (let i = 0; i < d.length; i++) if (d[i] !== data[i]) return false;
+  return true;
+}
+
+/** Map key for (index, term): numbers hash faster than `${index}:${term}` strings. */
+const TERM_LIMIT = 1 << 22;
+function indexTermKey(index: number, term: number): number {
+  if (term >= TERM_LIMIT) throw new Error(`checker: term ${term} beyond ${TERM_LIMIT}`);
+  return index * TERM_LIMIT + term;
+}
+
+interface Seen {
+  type: number;
+  data: Uint8Array;
 }
 
 /**
@@ -21,8 +39,8 @@ function entryKey(e: Entry): string {
  */
 export class Checker {
   private readonly leaders = new Map<number, NodeId>();
-  /** `${index}:${term}` -> entry key and the term of the entry before it. */
-  private readonly logEntries = new Map<string, { key: string; prevTerm: number }>();
+  /** (index, term) -> the entry's content and the term of the entry before it. */
+  private readonly logEntries = new Map<number, Seen & { prevTerm: number }>();
   /**
    * index -> term of the committed entry there, and the lowest term in which a member was seen to know it
    * committed (an upper bound of the term it was committed in).
@@ -30,7 +48,7 @@ export class Checker {
   readonly committedTerms = new Map<number, { term: number; knownAtTerm: number }>();
   maxCommitted = 0;
   /** index -> the entry applied there (by whoever applied it first). */
-  private readonly applied = new Map<number, string>();
+  private readonly applied = new Map<number, Seen & { term: number }>();
   elections = 0;
 
   leader(term: number, id: NodeId): void {
@@ -47,15 +65,14 @@ export class Checker {
   /** Entries a member is about to persist; prevTermOf gives the term its log holds before each. */
   persisted(id: NodeId, ents: Entry[], prevTermOf: (index: number) => number | undefined): void {
     for (const e of ents) {
-      const k = `${e.index}:${e.term}`;
+      const k = indexTermKey(e.index, e.term);
       const prevTerm = prevTermOf(e.index - 1);
       const seen = this.logEntries.get(k);
-      const key = entryKey(e);
       if (!seen) {
-        if (prevTerm !== undefined) this.logEntries.set(k, { key, prevTerm });
+        if (prevTerm !== undefined) this.logEntries.set(k, { type: e.type, data: e.data, prevTerm });
         continue;
       }
-      if (seen.key !== key) {
+      if (!sameContent(seen.type, seen.data, e)) {
         throw new InvariantViolation(
           `log matching: ${id} holds a different entry at index ${e.index} term ${e.term}`,
         );
@@ -92,10 +109,9 @@ export class Checker {
   }
 
   appliedEntry(id: NodeId, e: Entry): void {
-    const key = `${e.term}/${entryKey(e)}`;
     const prev = this.applied.get(e.index);
-    if (prev === undefined) this.applied.set(e.index, key);
-    else if (prev !== key) {
+    if (prev === undefined) this.applied.set(e.index, { term: e.term, type: e.type, data: e.data });
+    else if (prev.term !== e.term || !sameContent(prev.type, prev.data, e)) {
       throw new InvariantViolation(
         `applied sequences diverge: ${id} applied a different entry at index ${e.index}`,
       );

@@ -54,14 +54,19 @@ const TRACE_KEEP = 400;
 /** After healing, a new proposal must be applied on every member within this many time units. */
 const LIVENESS_BOUND = 60 * ELECTION_TICK * TICK;
 
-interface InFlight {
-  at: number;
-  seq: number;
-  msg: Message;
-}
+/**
+ * The network is a timing wheel: slot (at % WHEEL) holds the messages due at time `at`, in send order. Delays
+ * are whole time units below WHEEL and time advances one unit per step, so delivering one slot per step gives
+ * exactly the (at, send order) order of a sorted queue without sorting or filtering.
+ */
+const WHEEL = 512;
+const MAX_DELAY = 300;
+const MAX_MEMBERS = 4096;
 
 interface Member {
   id: NodeId;
+  /** Position in memberList: the pair (from, to) cut by a partition is the number from.num * MAX_MEMBERS + to.num. */
+  num: number;
   /** The disk: survives crashes. */
   storage: MemoryStorage;
   /** Volatile: lost on crash. */
@@ -77,6 +82,8 @@ interface Member {
   lastCommit: number;
   lastLeaderTerm: number;
   snapshotsInstalled: number;
+  /** termOrUndefined of the current node's log, made once per start rather than per Ready. */
+  termOf: (index: number) => number | undefined;
 }
 
 interface PendingRead {
@@ -90,6 +97,31 @@ function fnv(h: number, data: Uint8Array): number {
   return h;
 }
 
+/** FNV-1a over the four little-endian bytes of a non-negative integer below 2^32. */
+function fnvU32(h: number, v: number): number {
+  h = Math.imul(h ^ (v & 0xff), 16777619) >>> 0;
+  h = Math.imul(h ^ ((v >>> 8) & 0xff), 16777619) >>> 0;
+  h = Math.imul(h ^ ((v >>> 16) & 0xff), 16777619) >>> 0;
+  return Math.imul(h ^ (v >>> 24), 16777619) >>> 0;
+}
+
+/**
+ * Proposal payloads are 5 bytes, a tag and a 32-bit sequence number, so that proposing and applying them costs
+ * no text encoding; the liveness marker is the only payload with the other tag.
+ */
+const TAG_PROPOSAL = 0x70; // 'p'
+const TAG_MARKER = 0x66; // 'f'
+
+function payload(tag: number, n: number): Uint8Array {
+  const b = new Uint8Array(5);
+  b[0] = tag;
+  b[1] = n & 0xff;
+  b[2] = (n >>> 8) & 0xff;
+  b[3] = (n >>> 16) & 0xff;
+  b[4] = n >>> 24;
+  return b;
+}
+
 const enc = new TextEncoder();
 const dec = new TextDecoder();
 
@@ -97,18 +129,22 @@ export class Simulation {
   private readonly rng: Rng;
   private readonly netRng: Rng;
   private readonly members = new Map<NodeId, Member>();
+  /** The members in insertion order (as members.values()), for loops that must not allocate. */
+  private readonly memberList: Member[] = [];
   private readonly checker = new Checker();
   private readonly trace: string[] = [];
   private now = 0;
-  private seq = 0;
-  private inflight: InFlight[] = [];
-  /** Pairs that cannot talk: `${a}|${b}`. */
-  private blocked = new Set<string>();
+  private wheel: Message[][] = Array.from({ length: WHEEL }, () => []);
+  private spareSlot: Message[] = [];
+  /** Pairs that cannot talk, as numbers (see Member.num). */
+  private blocked = new Set<number>();
   private partitionUntil = 0;
   private nextNodeNum: number;
   private faults = true;
   private proposalSeq = 0;
-  private readonly committedProposals = new Set<string>();
+  /** committed[n] = 1 once proposal n was applied by some member. */
+  private committed = new Uint8Array(1024);
+  private markerCommitted = false;
   private readonly pendingReads = new Map<string, PendingRead>();
   private readSeq = 0;
   private dropRate = 0.05;
@@ -163,8 +199,10 @@ export class Simulation {
   }
 
   private addMember(id: NodeId, peers: NodeId[] | undefined): Member {
+    if (this.memberList.length >= MAX_MEMBERS) throw new Error(`more than ${MAX_MEMBERS} members`);
     const m: Member = {
       id,
+      num: this.memberList.length,
       storage: new MemoryStorage(),
       node: undefined,
       tickPhase: this.rng.int(TICK),
@@ -176,8 +214,10 @@ export class Simulation {
       lastCommit: 0,
       lastLeaderTerm: 0,
       snapshotsInstalled: 0,
+      termOf: () => undefined,
     };
     this.members.set(id, m);
+    this.memberList.push(m);
     this.start(m, peers);
     return m;
   }
@@ -210,19 +250,45 @@ export class Simulation {
       ...(peers ? { peers } : {}),
     });
     m.lastCommit = m.node.raft.log.committed;
+    const log = m.node.raft.log;
+    m.termOf = (i) => log.termOrUndefined(i);
   }
 
-  private alive(): Member[] {
-    return [...this.members.values()].filter((m) => m.node !== undefined);
+  /**
+   * A uniformly picked running member (not one that applied its own removal, with `active`), or undefined if
+   * none: draws from the PRNG exactly as rng.pick over the filtered list would, without building the list.
+   */
+  private pickAlive(active: boolean): Member | undefined {
+    const list = this.memberList;
+    let n = 0;
+    for (let i = 0; i < list.length; i++) {
+      const m = list[i]!;
+      if (m.node !== undefined && (!active || m.removedAt === undefined)) n++;
+    }
+    if (n === 0) return undefined;
+    let k = this.rng.int(n);
+    for (let i = 0; i < list.length; i++) {
+      const m = list[i]!;
+      if (m.node !== undefined && (!active || m.removedAt === undefined) && k-- === 0) return m;
+    }
+    throw new Error('unreachable');
   }
 
   private leaderMember(): Member | undefined {
     let best: Member | undefined;
-    for (const m of this.alive()) {
-      const r = m.node!.raft;
-      if (r.role === 'leader' && (!best || r.term > best.node!.raft.term)) best = m;
+    const list = this.memberList;
+    for (let i = 0; i < list.length; i++) {
+      const m = list[i]!;
+      const r = m.node?.raft;
+      if (r && r.role === 'leader' && (!best || r.term > best.node!.raft.term)) best = m;
     }
     return best;
+  }
+
+  private isBlocked(from: NodeId, to: Member | undefined): boolean {
+    if (this.blocked.size === 0 || to === undefined) return false;
+    const f = this.members.get(from);
+    return f !== undefined && this.blocked.has(f.num * MAX_MEMBERS + to.num);
   }
 
   /** The membership according to the member that applied the most. */
@@ -238,7 +304,7 @@ export class Simulation {
     this.counts.messagesSent++;
     if (msg.type === 'MsgSnap') this.counts.snapshotsSent++;
     const to = this.members.get(msg.to);
-    const cut = this.blocked.has(`${msg.from}|${msg.to}`);
+    const cut = this.isBlocked(msg.from, to);
     if (!to || cut || (this.faults && this.netRng.chance(this.dropRate))) {
       this.counts.drops++;
       if (msg.type === 'MsgSnap') from.node?.reportSnapshot(msg.to, false);
@@ -250,23 +316,21 @@ export class Simulation {
     for (let i = 0; i < copies; i++) {
       // Mostly short delays (reordering among them), sometimes a long one.
       const delay =
-        this.faults && this.netRng.chance(0.02) ? this.netRng.range(20, 300) : this.netRng.range(1, 8);
-      this.inflight.push({ at: this.now + delay, seq: this.seq++, msg });
+        this.faults && this.netRng.chance(0.02) ? this.netRng.range(20, MAX_DELAY) : this.netRng.range(1, 8);
+      this.wheel[(this.now + delay) % WHEEL]!.push(msg);
     }
   }
 
   private deliverDue(): void {
-    if (this.inflight.length === 0) return;
-    const due: InFlight[] = [];
-    const rest: InFlight[] = [];
-    for (const f of this.inflight) (f.at <= this.now ? due : rest).push(f);
+    const slot = this.now % WHEEL;
+    const due = this.wheel[slot]!;
     if (due.length === 0) return;
-    this.inflight = rest;
-    due.sort((a, b) => a.at - b.at || a.seq - b.seq);
-    for (const f of due) {
-      const m = f.msg;
+    // Whatever is sent while delivering is due at least one unit later, so in another slot.
+    this.wheel[slot] = this.spareSlot;
+    for (let i = 0; i < due.length; i++) {
+      const m = due[i]!;
       const to = this.members.get(m.to);
-      if (!to?.node || this.blocked.has(`${m.from}|${m.to}`)) {
+      if (!to?.node || this.isBlocked(m.from, to)) {
         this.counts.drops++;
         if (m.type === 'MsgSnap') this.members.get(m.from)?.node?.reportSnapshot(m.to, false);
         continue;
@@ -275,6 +339,8 @@ export class Simulation {
       if (err && !(err instanceof RaftError)) throw err;
       if (m.type === 'MsgSnap') this.members.get(m.from)?.node?.reportSnapshot(m.to, true);
     }
+    due.length = 0;
+    this.spareSlot = due;
   }
 
   // ---- the loop of one member
@@ -288,20 +354,18 @@ export class Simulation {
       m.lastLeaderTerm = r.term;
       this.log(`${m.id} is leader at term ${r.term} (lastIndex ${r.log.lastIndex()})`);
       this.checker.leader(r.term, m.id);
-      this.checker.leaderCompleteness(m.id, r.term, r.log.firstIndex(), (i) => r.log.termOrUndefined(i));
+      this.checker.leaderCompleteness(m.id, r.term, r.log.firstIndex(), m.termOf);
     }
     // 1. persist
     if (rd.snapshot) {
       m.storage.applySnapshot(rd.snapshot);
     }
-    this.checker.persisted(m.id, rd.entries, (i) => r.log.termOrUndefined(i));
+    if (rd.entries.length > 0) this.checker.persisted(m.id, rd.entries, m.termOf);
     m.storage.append(rd.entries);
     if (rd.hardState) {
       m.storage.setHardState(rd.hardState);
       if (rd.hardState.commit > m.lastCommit) {
-        this.checker.committed(m.id, rd.hardState.term, m.lastCommit, rd.hardState.commit, (i) =>
-          r.log.termOrUndefined(i),
-        );
+        this.checker.committed(m.id, rd.hardState.term, m.lastCommit, rd.hardState.commit, m.termOf);
         m.lastCommit = rd.hardState.commit;
       }
     }
@@ -311,7 +375,8 @@ export class Simulation {
       return;
     }
     // 2. send
-    for (const msg of rd.messages) this.send(m, msg);
+    const msgs = rd.messages;
+    for (let i = 0; i < msgs.length; i++) this.send(m, msgs[i]!);
     // 3. apply
     if (rd.snapshot) {
       const st = JSON.parse(dec.decode(rd.snapshot.data)) as { hash: number };
@@ -322,7 +387,8 @@ export class Simulation {
       this.counts.snapshotsInstalled++;
       this.log(`${m.id} installed snapshot at ${rd.snapshot.metadata.index}`);
     }
-    for (const e of rd.committedEntries) this.apply(m, e);
+    const ents = rd.committedEntries;
+    for (let i = 0; i < ents.length; i++) this.apply(m, ents[i]!);
     // 4. reads
     for (const rs of rd.readStates) {
       const key = dec.decode(rs.ctx);
@@ -345,7 +411,7 @@ export class Simulation {
     }
     this.checker.appliedEntry(m.id, e);
     m.appliedIndex = e.index;
-    m.hash = fnv(fnv(m.hash, enc.encode(`${e.index}:${e.term}:${e.type}:`)), e.data);
+    m.hash = fnv(fnvU32(fnvU32(fnvU32(m.hash, e.index), e.term), e.type), e.data);
     if (e.type === EntryType.ConfChange) {
       const cc = decodeConfChange(e.data);
       m.confState = m.node!.applyConfChange(cc);
@@ -366,9 +432,20 @@ export class Simulation {
         m.removedAt = this.now;
       }
     } else if (e.data.length > 0) {
-      const p = dec.decode(e.data);
-      if (!this.committedProposals.has(p)) {
-        this.committedProposals.add(p);
+      const d = e.data;
+      if (d.length !== 5)
+        throw new InvariantViolation(`${m.id} applied a payload of ${d.length} bytes at ${e.index}`);
+      if (d[0] === TAG_MARKER) {
+        if (!this.markerCommitted) this.counts.proposalsCommitted++;
+        this.markerCommitted = true;
+        return;
+      }
+      const n = (d[1]! | (d[2]! << 8) | (d[3]! << 16) | (d[4]! << 24)) >>> 0;
+      if (d[0] !== TAG_PROPOSAL || n >= this.proposalSeq) {
+        throw new InvariantViolation(`${m.id} applied a payload that was never proposed at ${e.index}`);
+      }
+      if (this.committed[n] === 0) {
+        this.committed[n] = 1;
         this.counts.proposalsCommitted++;
       }
     }
@@ -399,15 +476,21 @@ export class Simulation {
   // ---- client and operator actions
 
   private propose(): void {
-    const alive = this.alive().filter((m) => m.removedAt === undefined);
-    if (alive.length === 0) return;
-    const m = this.rng.pick(alive);
+    const m = this.pickAlive(true);
+    if (!m) return;
     const n = this.rng.chance(0.2) ? this.rng.range(2, 20) : 1;
-    const datas: Uint8Array[] = [];
-    for (let i = 0; i < n; i++) datas.push(enc.encode(`p${this.proposalSeq++}`));
+    if (this.proposalSeq + n > this.committed.length) {
+      const grown = new Uint8Array(this.committed.length * 2);
+      grown.set(this.committed);
+      this.committed = grown;
+    }
     this.counts.proposals += n;
-    if (n === 1) m.node!.propose(datas[0]!);
-    else m.node!.proposeBatch(datas);
+    if (n === 1) m.node!.propose(payload(TAG_PROPOSAL, this.proposalSeq++));
+    else {
+      const datas: Uint8Array[] = [];
+      for (let i = 0; i < n; i++) datas.push(payload(TAG_PROPOSAL, this.proposalSeq++));
+      m.node!.proposeBatch(datas);
+    }
   }
 
   private confChange(): void {
@@ -471,9 +554,10 @@ export class Simulation {
     for (const a of ids) {
       for (const b of ids) {
         if (inA.has(a) !== inA.has(b)) {
-          this.blocked.add(`${a}|${b}`);
+          const pair = this.members.get(a)!.num * MAX_MEMBERS + this.members.get(b)!.num;
+          this.blocked.add(pair);
           // sometimes one-directional
-          if (kind === 2 && this.rng.chance(0.5)) this.blocked.delete(`${a}|${b}`);
+          if (kind === 2 && this.rng.chance(0.5)) this.blocked.delete(pair);
         }
       }
     }
@@ -493,7 +577,10 @@ export class Simulation {
   private stepOnce(): void {
     this.now++;
     this.deliverDue();
-    for (const m of [...this.members.values()]) {
+    // Members added during the step (conf changes run after this loop) join from the next step on.
+    const list = this.memberList;
+    for (let i = 0, n = list.length; i < n; i++) {
+      const m = list[i]!;
       if (!m.node) {
         if (m.removedAt === undefined && this.now >= m.downUntil) this.restart(m);
         continue;
@@ -505,7 +592,8 @@ export class Simulation {
       }
       if ((this.now + m.tickPhase) % TICK === 0) m.node.tick();
       // Members do not always process their Ready at once: a crash in between loses unpersisted state.
-      if (!this.faults || this.rng.chance(0.7)) {
+      // (The draws come after hasReady: with nothing ready there is nothing to delay or to crash in between.)
+      if (m.node.hasReady() && (!this.faults || this.rng.chance(0.7))) {
         const crashMidway = this.faults && this.rng.chance(0.0005);
         this.handleReady(m, crashMidway);
       }
@@ -515,16 +603,18 @@ export class Simulation {
       if (this.rng.chance(this.crashRate)) {
         // Leaders are the interesting victims: their uncommitted tail is where figure-8 style bugs live.
         const leader = this.leaderMember();
-        const victims = this.alive().filter((m) => m.removedAt === undefined);
         if (leader && this.rng.chance(0.5)) this.crash(leader, 'leader');
-        else if (victims.length > 0) this.crash(this.rng.pick(victims), 'random');
+        else {
+          const victim = this.pickAlive(true);
+          if (victim) this.crash(victim, 'random');
+        }
       }
       if (this.now >= this.partitionUntil && this.blocked.size > 0) this.heal();
       if (this.blocked.size === 0 && this.rng.chance(0.002)) this.partition();
       if (this.rng.chance(0.003)) this.confChange();
       if (this.rng.chance(0.01)) {
-        const alive = this.alive();
-        if (alive.length > 0) this.snapshot(this.rng.pick(alive));
+        const m = this.pickAlive(false);
+        if (m) this.snapshot(m);
       }
       if (this.rng.chance(0.002)) {
         const leader = this.leaderMember();
@@ -540,13 +630,12 @@ export class Simulation {
   }
 
   private read(): void {
-    const alive = this.alive().filter((m) => m.removedAt === undefined);
-    if (alive.length === 0) return;
-    const m = this.rng.pick(alive);
+    const m = this.pickAlive(true);
+    if (!m) return;
     const key = `r${this.readSeq++}`;
     // Whatever any member knows committed now must be visible to this read.
     let minIndex = 0;
-    for (const x of this.alive()) minIndex = Math.max(minIndex, x.node!.raft.log.committed);
+    for (const x of this.memberList) if (x.node) minIndex = Math.max(minIndex, x.node.raft.log.committed);
     this.pendingReads.set(key, { member: m.id, minIndex, issuedAt: this.now });
     m.node!.readIndex(enc.encode(key));
   }
@@ -592,24 +681,25 @@ export class Simulation {
     for (const m of this.members.values()) if (!m.node && m.removedAt === undefined) this.restart(m);
     this.log('--- faults stopped: liveness check');
     const marker = `final-${this.opts.seed}`;
+    const markerData = payload(TAG_MARKER, this.opts.seed);
     // The marker queues behind whatever the leader appended but has not committed yet.
     let uncommitted = 0;
-    for (const m of this.alive())
-      uncommitted = Math.max(uncommitted, m.node!.raft.log.lastIndex() - this.checker.maxCommitted);
+    for (const m of this.memberList)
+      if (m.node)
+        uncommitted = Math.max(uncommitted, m.node.raft.log.lastIndex() - this.checker.maxCommitted);
     const commitBound = LIVENESS_BOUND + uncommitted * TICK;
     let deadline = this.now + commitBound;
     let lastTry = -Infinity;
-    while (this.now < deadline && !this.committedProposals.has(marker)) {
+    while (this.now < deadline && !this.markerCommitted) {
       // A client retries its proposal until it is applied.
       if (this.now - lastTry >= 5 * TICK) {
         lastTry = this.now;
-        const live = this.alive().filter((m) => m.removedAt === undefined);
-        const target = this.leaderMember() ?? live[this.rng.int(live.length)];
-        target?.node!.propose(enc.encode(marker));
+        const target = this.leaderMember() ?? this.pickAlive(true);
+        target?.node!.propose(markerData);
       }
       this.stepOnce();
     }
-    if (!this.committedProposals.has(marker)) {
+    if (!this.markerCommitted) {
       throw new InvariantViolation(
         `liveness: ${marker} not committed within ${commitBound} time units (${uncommitted} uncommitted entries before it)\n  ${this.describeMembers()}`,
       );
