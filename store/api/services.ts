@@ -8,6 +8,8 @@ import { loadProtos } from './proto.js';
 import { RpcError, ServerErrors, toServiceError } from './status.js';
 import { Concurrency } from './concurrency.js';
 import { encodeWatchResponse, passEncodedResponses } from './watchwire.js';
+import { listenForGrpc } from './authority.js';
+import type { Server, Socket } from 'node:net';
 
 /** Bytes of gRPC framing etcd allows on top of --max-request-bytes before the transport refuses. */
 const GRPC_OVERHEAD_BYTES = 512 * 1024;
@@ -27,6 +29,8 @@ export interface GrpcServerOptions {
 export class EtcdGrpcServer {
   readonly server: grpc.Server;
   private readonly concurrency: Concurrency;
+  private injector: grpc.ConnectionInjector | undefined;
+  private readonly listeners: Server[] = [];
 
   constructor(private readonly backend: EtcdBackend) {
     this.server = new grpc.Server({
@@ -50,17 +54,25 @@ export class EtcdGrpcServer {
     this.server.addService(p.Election.service, this.election());
   }
 
-  /** Binds every address; resolves with the ports actually bound (port 0 picks a free one). */
-  async listen(addrs: string[]): Promise<number[]> {
+  /**
+   * Binds every address (host:port; port 0 picks a free one); resolves with the ports actually bound.
+   * Connections are accepted by our own listener and injected into grpc-js (see authority.ts for why);
+   * plain HTTP/1 connections go to `http1` when given (etcd answers /health and /metrics on its client URLs).
+   */
+  async listen(addrs: string[], http1?: (socket: Socket) => void): Promise<number[]> {
+    this.injector ??= this.server.createConnectionInjector(grpc.ServerCredentials.createInsecure());
+    const injector = this.injector;
     const ports: number[] = [];
     for (const a of addrs) {
-      ports.push(
-        await new Promise<number>((resolve, reject) =>
-          this.server.bindAsync(a, grpc.ServerCredentials.createInsecure(), (err, port) =>
-            err ? reject(new Error(`cannot listen on ${a}: ${err.message}`)) : resolve(port),
-          ),
-        ),
-      );
+      const m = /^\[?([^\]]*?)\]?:(\d+)$/.exec(a);
+      if (!m) throw new Error(`cannot listen on ${a}: not host:port`);
+      try {
+        const l = await listenForGrpc(m[1]!, Number(m[2]), (conn) => injector.injectConnection(conn), http1);
+        this.listeners.push(l.server);
+        ports.push(l.port);
+      } catch (err) {
+        throw new Error(`cannot listen on ${a}: ${(err as Error).message}`, { cause: err });
+      }
     }
     return ports;
   }
@@ -68,6 +80,7 @@ export class EtcdGrpcServer {
   /** Stops accepting calls; open streams get a short grace period, then are cut. */
   async close(graceMs = 2000): Promise<void> {
     this.concurrency.close();
+    for (const l of this.listeners) l.close();
     await new Promise<void>((resolve) => {
       const t = setTimeout(() => {
         this.server.forceShutdown();

@@ -1,6 +1,11 @@
-// The HTTP endpoints on --listen-metrics-urls: /health in etcd's JSON shape and /metrics for Prometheus.
+// The HTTP endpoints on --listen-metrics-urls, and for plain HTTP on the client URLs as etcd has them: /health
+// in etcd's JSON shape, /metrics for Prometheus, /version.
 import { createServer, type Server } from 'node:http';
+import type { Socket } from 'node:net';
 import type { Metrics } from './metrics.js';
+
+/** The etcd version this store answers as (the same as Status reports). */
+const VERSION = '3.4.0';
 
 export interface HealthSource {
   /** Resolves true when the member has a leader, no alarm is raised and a linearizable read succeeds. */
@@ -9,6 +14,8 @@ export interface HealthSource {
 
 export class MetricsServer {
   private readonly servers: Server[] = [];
+  /** Serves HTTP/1 connections accepted elsewhere (the client URLs' listener). */
+  private readonly adopted = createServer((req, res) => void this.handle(req.url ?? '/', res));
 
   constructor(
     private readonly metrics: Metrics,
@@ -31,12 +38,23 @@ export class MetricsServer {
     return ports;
   }
 
+  /** Serves an HTTP/1 connection that arrived on a client URL. */
+  accept(socket: Socket): void {
+    this.adopted.emit('connection', socket);
+    socket.resume();
+  }
+
   private async handle(path: string, res: import('node:http').ServerResponse): Promise<void> {
     try {
       if (path === '/health' || path.startsWith('/health?')) {
         const h = await this.health.healthy();
         res.writeHead(h.ok ? 200 : 503, { 'content-type': 'application/json' });
         res.end(JSON.stringify(h.ok ? { health: 'true' } : { health: 'false', reason: h.reason }));
+        return;
+      }
+      if (path === '/version') {
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ etcdserver: VERSION, etcdcluster: VERSION.replace(/\.\d+$/, '.0') }));
         return;
       }
       if (path === '/metrics') {
@@ -54,6 +72,7 @@ export class MetricsServer {
   }
 
   async close(): Promise<void> {
+    this.adopted.closeAllConnections();
     await Promise.all(
       this.servers.map(
         (s) =>

@@ -82,7 +82,7 @@ async function main(): Promise<void> {
   process.on('SIGTERM', () => void stop('SIGTERM', 0));
   process.on('SIGINT', () => void stop('SIGINT', 0));
   try {
-    await grpc.listen(cfg.listenClientURLs.map(hostPort));
+    await grpc.listen(cfg.listenClientURLs.map(hostPort), (socket) => http.accept(socket));
     if (cfg.listenMetricsURLs.length) await http.listen(cfg.listenMetricsURLs);
   } catch (err) {
     process.stderr.write(`error: ${(err as Error).message}\n`);

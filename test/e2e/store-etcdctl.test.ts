@@ -168,23 +168,30 @@ describe('etcdctl against bin/store', { skip }, () => {
   });
 
   test('endpoint status/health/hashkv, alarm list/disarm, member list', async () => {
-    // Node's HTTP/2 layer refuses an :authority with a scheme in it, which etcdctl sends for the
-    // per-endpoint commands (endpoint status/hashkv) when --endpoints has http://; host:port works.
-    const hostOnly = async (args: string[]) => {
-      const r = await s.etcdctl([`--endpoints=${s.endpoint.replace('http://', '')}`, ...args, '-w', 'json']);
-      assert.equal(r.code, 0, r.stderr);
-      return JSON.parse(r.stdout);
-    };
-    const st = await hostOnly(['endpoint', 'status']);
-    assert.equal(st.length, 1);
-    assert.equal(st[0].Status.leader, st[0].Status.header.member_id);
-    assert.ok(st[0].Status.raftIndex >= st[0].Status.raftAppliedIndex);
-    assert.ok(st[0].Status.dbSize > 0);
-    const health = await s.etcdctl(['endpoint', 'health']);
+    // s.endpoint is an http:// URL: etcdctl sends it whole as the HTTP/2 :authority for the per-endpoint
+    // commands (endpoint status/hashkv, defrag, move-leader, and the --cluster forms), which Node's HTTP/2
+    // alone would refuse (see store/api/authority.ts). Both URL and host:port endpoints must work.
+    assert.match(s.endpoint, /^http:\/\//);
+    const hostPort = `--endpoints=${s.endpoint.replace('http://', '')}`;
+    for (const ep of [[], [hostPort]]) {
+      const st = await json([...ep, 'endpoint', 'status']);
+      assert.equal(st.length, 1);
+      assert.equal(st[0].Endpoint, ep.length ? s.endpoint.replace('http://', '') : s.endpoint);
+      assert.equal(st[0].Status.leader, st[0].Status.header.member_id);
+      assert.ok(st[0].Status.raftIndex >= st[0].Status.raftAppliedIndex);
+      assert.ok(st[0].Status.dbSize > 0);
+      const h = await json([...ep, 'endpoint', 'hashkv']);
+      assert.equal(typeof h[0].HashKV.hash, 'number');
+    }
+    // --cluster takes the members' advertised client URLs from MemberList.
+    const table = await ctl(['endpoint', 'status', '--cluster', '-w', 'table']);
+    assert.match(
+      table,
+      new RegExp(`\\| ${s.endpoint.replace(/[.]/g, '\\.')} \\| [0-9a-f]+ \\|\\s+3\\.4\\.0 \\|`),
+    );
+    const health = await s.etcdctl(['endpoint', 'health', '--cluster']);
     assert.equal(health.code, 0, health.stderr);
     assert.match(health.stdout + health.stderr, /is healthy: successfully committed proposal/);
-    const h = await hostOnly(['endpoint', 'hashkv']);
-    assert.equal(typeof h[0].HashKV.hash, 'number');
     assert.equal(await ctl(['alarm', 'list']), '');
     assert.equal(await ctl(['alarm', 'disarm']), '');
     const ml = await json(['member', 'list']);
@@ -193,13 +200,13 @@ describe('etcdctl against bin/store', { skip }, () => {
     assert.deepEqual(ml.members[0].clientURLs, [s.endpoint]);
     assert.equal(ml.members[0].ID, ml.header.member_id);
     assert.match(await ctlFail(['member', 'remove', 'abcd']), /etcdserver: member not found/);
-    const host = `--endpoints=${s.endpoint.replace('http://', '')}`;
-    assert.match(await ctl([host, 'defrag']), /Finished defragmenting etcd member/);
+    assert.match(await ctl(['defrag']), /Finished defragmenting etcd member\[http:\/\//);
+    assert.match(await ctl(['defrag', '--cluster']), /Finished defragmenting etcd member/);
     // JSON numbers lose the low bits of a 64-bit id: take the id as etcdctl prints it instead.
     const id = (await ctl(['member', 'list'])).split(',')[0]!;
     assert.match(id, /^[0-9a-f]{1,16}$/); // etcdctl prints ids with %x: no leading zeros
-    assert.equal(await ctl([host, 'move-leader', id]), `Leadership transferred from ${id} to ${id}\n`);
-    assert.match(await ctlFail([host, 'move-leader', '1234']), /etcdserver: bad leader transferee/);
+    assert.equal(await ctl(['move-leader', id]), `Leadership transferred from ${id} to ${id}\n`);
+    assert.match(await ctlFail(['move-leader', '1234']), /etcdserver: bad leader transferee/);
   });
 
   test('snapshot save writes a backup file', async () => {

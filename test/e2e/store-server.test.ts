@@ -93,6 +93,20 @@ describe('bin/store process', () => {
       assert.match(m, /grpc_server_handled_total\{[^}]*grpc_method="Put"[^}]*grpc_code="OK"[^}]*\} [1-9]/);
     });
 
+    test('the client URL answers plain HTTP as etcd does: /health, /version, /metrics, 404', async () => {
+      const h = await fetch(`${s.endpoint}/health`);
+      assert.equal(h.status, 200);
+      assert.deepEqual(await h.json(), { health: 'true' });
+      assert.deepEqual(await (await fetch(`${s.endpoint}/version`)).json(), {
+        etcdserver: '3.4.0',
+        etcdcluster: '3.4.0',
+      });
+      assert.match(await (await fetch(`${s.endpoint}/metrics`)).text(), /etcd_server_has_leader 1/);
+      assert.equal((await fetch(`${s.endpoint}/nope`)).status, 404);
+      // gRPC on the same port still works after those connections.
+      assert.equal((await client.put('after-http').value('1')).header.revision !== undefined, true);
+    });
+
     test('--max-request-bytes and --max-txn-ops give etcd errors', async () => {
       const raw = rawClient(s.endpoint);
       try {
