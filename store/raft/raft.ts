@@ -334,7 +334,7 @@ export class Raft {
     const pr = this.trk.progress.get(to)!;
     // Never tell a follower to commit beyond what it is known to hold: it might not have those entries.
     const commit = Math.min(pr.match, this.log.committed);
-    this.send({ type: 'MsgHeartbeat', to, commit, ...(ctx ? { context: ctx } : {}) });
+    this.send({ type: 'MsgHeartbeat', to, commit, context: ctx });
   }
 
   bcastAppend(): void {

@@ -18,17 +18,17 @@ function sameContent(type: number, data: Uint8Array, e: Entry): boolean {
   return true;
 }
 
-/** Map key for (index, term): numbers hash faster than `${index}:${term}` strings. */
-const TERM_LIMIT = 1 << 22;
-function indexTermKey(index: number, term: number): number {
-  if (term >= TERM_LIMIT) throw new Error(`checker: term ${term} beyond ${TERM_LIMIT}`);
-  return index * TERM_LIMIT + term;
-}
-
 interface Seen {
   type: number;
   data: Uint8Array;
 }
+
+interface LogRecord extends Seen {
+  term: number;
+  prevTerm: number;
+}
+
+/** The per-index tables are arrays indexed by log index (dense: every index is persisted by some leader). */
 
 /**
  * Remembers what every member ever persisted, committed and applied, and fails on the first contradiction:
@@ -39,16 +39,16 @@ interface Seen {
  */
 export class Checker {
   private readonly leaders = new Map<number, NodeId>();
-  /** (index, term) -> the entry's content and the term of the entry before it. */
-  private readonly logEntries = new Map<number, Seen & { prevTerm: number }>();
+  /** index -> for each term seen there, the entry's content and the term of the entry before it. */
+  private readonly logEntries: (LogRecord[] | undefined)[] = [];
   /**
    * index -> term of the committed entry there, and the lowest term in which a member was seen to know it
    * committed (an upper bound of the term it was committed in).
    */
-  readonly committedTerms = new Map<number, { term: number; knownAtTerm: number }>();
+  readonly committedTerms: ({ term: number; knownAtTerm: number } | undefined)[] = [];
   maxCommitted = 0;
   /** index -> the entry applied there (by whoever applied it first). */
-  private readonly applied = new Map<number, Seen & { term: number }>();
+  private readonly applied: ((Seen & { term: number }) | undefined)[] = [];
   elections = 0;
 
   leader(term: number, id: NodeId): void {
@@ -65,11 +65,15 @@ export class Checker {
   /** Entries a member is about to persist; prevTermOf gives the term its log holds before each. */
   persisted(id: NodeId, ents: Entry[], prevTermOf: (index: number) => number | undefined): void {
     for (const e of ents) {
-      const k = indexTermKey(e.index, e.term);
       const prevTerm = prevTermOf(e.index - 1);
-      const seen = this.logEntries.get(k);
+      let recs = this.logEntries[e.index];
+      let seen: LogRecord | undefined;
+      if (recs) for (let i = 0; i < recs.length && !seen; i++) if (recs[i]!.term === e.term) seen = recs[i];
       if (!seen) {
-        if (prevTerm !== undefined) this.logEntries.set(k, { type: e.type, data: e.data, prevTerm });
+        if (prevTerm !== undefined) {
+          if (!recs) recs = this.logEntries[e.index] = [];
+          recs.push({ term: e.term, type: e.type, data: e.data, prevTerm });
+        }
         continue;
       }
       if (!sameContent(seen.type, seen.data, e)) {
@@ -96,8 +100,8 @@ export class Checker {
     for (let i = from + 1; i <= commit; i++) {
       const t = termOf(i);
       if (t === undefined) continue; // compacted: it was checked when it was committed
-      const known = this.committedTerms.get(i);
-      if (known === undefined) this.committedTerms.set(i, { term: t, knownAtTerm: nodeTerm });
+      const known = this.committedTerms[i];
+      if (known === undefined) this.committedTerms[i] = { term: t, knownAtTerm: nodeTerm };
       else if (known.term === t) known.knownAtTerm = Math.min(known.knownAtTerm, nodeTerm);
       else {
         throw new InvariantViolation(
@@ -109,8 +113,8 @@ export class Checker {
   }
 
   appliedEntry(id: NodeId, e: Entry): void {
-    const prev = this.applied.get(e.index);
-    if (prev === undefined) this.applied.set(e.index, { term: e.term, type: e.type, data: e.data });
+    const prev = this.applied[e.index];
+    if (prev === undefined) this.applied[e.index] = { term: e.term, type: e.type, data: e.data };
     else if (prev.term !== e.term || !sameContent(prev.type, prev.data, e)) {
       throw new InvariantViolation(
         `applied sequences diverge: ${id} applied a different entry at index ${e.index}`,
@@ -129,7 +133,7 @@ export class Checker {
     termOf: (index: number) => number | undefined,
   ): void {
     for (let i = Math.max(firstIndex, 1); i <= this.maxCommitted; i++) {
-      const want = this.committedTerms.get(i);
+      const want = this.committedTerms[i];
       if (want === undefined || want.knownAtTerm >= term) continue;
       const got = termOf(i);
       if (got !== want.term) {
