@@ -30,6 +30,34 @@ test('endpoint status, move-leader, and a foreign member refused', { timeout: 12
     assert.equal(new Set(st.map((s) => s.Status.header.member_id)).size, 3, 'each member answers for itself');
     assert.ok(st.every((s) => !s.Status.isLearner && s.Status.raftAppliedIndex > 0));
 
+    // --cluster asks one member for the member list and then each member, by its advertised http:// URL,
+    // for its own status: the table a user reads.
+    const cl = await c.etcdctl(['endpoint', 'status', '--cluster', '-w', 'json'], [c.members[0]!]);
+    assert.equal(cl.code, 0, cl.stderr);
+    const cst = JSON.parse(cl.stdout) as {
+      Endpoint: string;
+      Status: { header: { member_id: number }; leader: number };
+    }[];
+    assert.equal(cst.length, 3);
+    assert.ok(
+      cst.every((s) => s.Endpoint.startsWith('http://127.0.0.1:')),
+      cl.stdout,
+    );
+    assert.equal(new Set(cst.map((s) => s.Status.header.member_id)).size, 3);
+    assert.equal(new Set(cst.map((s) => s.Status.leader)).size, 1);
+    const table = await c.etcdctl(['endpoint', 'status', '--cluster', '-w', 'table'], [c.members[1]!]);
+    assert.equal(table.code, 0, table.stderr);
+    const rows = table.stdout.split('\n').filter((l) => l.startsWith('| http://'));
+    assert.equal(rows.length, 3, table.stdout);
+    assert.equal(
+      rows.filter((r) => /\|\s+true\s+\|\s+false\s+\|/.test(r)).length,
+      1,
+      'one leader, no learner',
+    );
+    const hk = await c.etcdctl(['endpoint', 'hashkv', '--cluster', '-w', 'json'], [c.members[2]!]);
+    assert.equal(hk.code, 0, hk.stderr);
+    assert.equal((JSON.parse(hk.stdout) as unknown[]).length, 3);
+
     // move-leader, sent to the leader, hands leadership to a chosen follower.
     const target = c.members.find((m) => m !== leader)!;
     const tid = (await c.status(target)).memberId;
