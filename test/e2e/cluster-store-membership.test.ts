@@ -1,108 +1,343 @@
-// The membership walk with etcdctl against a 3-member bin/store cluster holding many keys: add a learner
-// (promotion refused until it has caught up, with etcd's error), start it, promote it once in sync, remove
-// an original member while it is down (it is refused and stops when it returns), then remove the leader;
-// writes are served through every step and all converge.
+// The membership walk with etcdctl against a 3-member bin/store cluster holding 100,000 keys: add a learner
+// (promotion refused with etcd's error while it holds nothing), start it, check its HashKV matches the
+// others' at the same revision, promote it, remove an original member while it is down (it is refused and
+// stops when it returns), then remove the leader. A writer and a linearizable reader run through every step:
+// no request fails except in a bounded window around the leader's removal, and no read is stale.
+// CLUSTER_WALK_KEYS changes the key count (default 100,000, the issue's number).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { StoreCluster } from '../../store/server/cluster-testing.js';
+import { StoreCluster, type ClusterMember } from '../../store/server/cluster-testing.js';
+import { rawClient, type RawEtcdClient } from '../../store/api/index.js';
 import { waitFor } from '../support/index.js';
 
+const KEYS = Number(process.env['CLUSTER_WALK_KEYS'] ?? 100_000);
+const TXN_OPS = 128; // etcd's default --max-txn-ops
+/** Longest time without a successful write or read allowed around the leader's removal (election 1 s). */
+const LEADER_REMOVAL_MAX_GAP_MS = 6_000;
+/** Longest time without a success at any other step: only request latency on a loaded machine. */
+const OTHER_MAX_GAP_MS = 5_000;
+/** The live traffic's per-request deadline (the server's own --request-timeout is 7 s). */
+const REQUEST_DEADLINE_MS = 3_000;
+
+/** Writes `keys` keys as Txns of 128 puts, 8 at once: one Raft entry per Txn. */
+async function bulkLoad(client: RawEtcdClient, prefix: string, keys: number, valueBytes: number) {
+  const value = Buffer.alloc(valueBytes, 'k');
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: 8 }, async () => {
+      while (next < keys) {
+        const from = next;
+        next = Math.min(keys, next + TXN_OPS);
+        const success = [];
+        for (let i = from; i < next; i++)
+          success.push({ requestPut: { key: Buffer.from(`${prefix}${String(i).padStart(6, '0')}`), value } });
+        const r = await client.kv.Txn({ compare: [], success, failure: [] });
+        assert.equal(r.succeeded, true);
+      }
+    }),
+  );
+}
+
+interface PhaseStats {
+  writeFailures: string[];
+  readFailures: string[];
+  /** Longest time from a success of the writer / the reader in this phase to its next success. */
+  writeGapMs: number;
+  readGapMs: number;
+}
+
+/**
+ * A closed-loop writer and a linearizable reader over the members in `serving`, round-robin, each request
+ * with a deadline of REQUEST_DEADLINE_MS (so a request lost in a leader change shows as a failure and a
+ * gap, not as one long wait); a failed request is counted against the current phase and retried on the
+ * next member. The writer puts `live/<n>`; the reader reads back the last key acknowledged before its
+ * read was sent, which a linearizable read must find.
+ */
+function traffic(serving: ClusterMember[]) {
+  const clients = new Map<ClusterMember, RawEtcdClient>();
+  const client = (m: ClusterMember) => {
+    if (!clients.has(m)) clients.set(m, rawClient(m.endpoint, REQUEST_DEADLINE_MS));
+    return clients.get(m)!;
+  };
+  const phases = new Map<string, PhaseStats>();
+  let phase = '';
+  const setPhase = (p: string) => {
+    phase = p;
+    phases.set(p, { writeFailures: [], readFailures: [], writeGapMs: 0, readGapMs: 0 });
+  };
+  setPhase('start');
+  let stop = false;
+  let acked = -1;
+  let reads = 0;
+  const stale: string[] = [];
+  /** Per loop: iterations started and finished (a request picks its member when it starts). */
+  const started = { write: 0, read: 0 };
+  const finished = { write: 0, read: 0 };
+  const key = (n: number) => Buffer.from(`live/${String(n).padStart(6, '0')}`);
+
+  /** Runs `op` on the members round-robin until stopped, recording failures and gaps between successes. */
+  const loop = async (kind: 'write' | 'read', op: (c: RawEtcdClient, m: ClusterMember) => Promise<void>) => {
+    let last = Date.now();
+    let lastPhase = phase;
+    for (let i = 0; !stop; i++) {
+      const m = serving[i % serving.length]!;
+      started[kind]++;
+      const t = Date.now();
+      try {
+        await op(client(m), m);
+        const now = Date.now();
+        const s = phases.get(lastPhase)!;
+        if (kind === 'write') s.writeGapMs = Math.max(s.writeGapMs, now - last);
+        else s.readGapMs = Math.max(s.readGapMs, now - last);
+        last = now;
+        lastPhase = phase;
+      } catch (err) {
+        const s = phases.get(phase)!;
+        const what = `${m.name} after ${Date.now() - t} ms: ${(err as Error).message}`;
+        (kind === 'write' ? s.writeFailures : s.readFailures).push(what);
+        await new Promise((r) => setTimeout(r, 50));
+      } finally {
+        finished[kind]++;
+      }
+    }
+  };
+  const writer = loop('write', async (c) => {
+    const n = acked + 1;
+    await c.kv.Put({ key: key(n), value: Buffer.from(String(n)) });
+    acked = n;
+  });
+  const reader = loop('read', async (c, m) => {
+    const floor = acked;
+    if (floor < 0) {
+      // Nothing to read back yet; a timer, not a resolved promise, so the writer gets its turn.
+      await new Promise((r) => setTimeout(r, 10));
+      return;
+    }
+    const r = await c.kv.Range({ key: key(floor) });
+    if (r.kvs.length !== 1) stale.push(`${m.name} did not see live/${floor}, acknowledged before the read`);
+    reads++;
+  });
+
+  return {
+    phases,
+    stale,
+    setPhase,
+    get acked() {
+      return acked;
+    },
+    /** Resolves once the requests in flight now are done: later ones see the current `serving`. */
+    settle() {
+      const w = started.write;
+      const r = started.read;
+      return waitFor('in-flight live requests', () => finished.write >= w && finished.read >= r, {
+        timeoutMs: 30_000,
+        intervalMs: 10,
+      });
+    },
+    get reads() {
+      return reads;
+    },
+    async stop() {
+      stop = true;
+      await Promise.all([writer, reader]);
+      for (const c of clients.values()) c.close();
+    },
+  };
+}
+
+/** Member ids from `etcdctl member list -w json`, in hex (read from the text: JSON numbers lose uint64 bits). */
+function jsonMemberIds(stdout: string): string[] {
+  return [...stdout.matchAll(/"ID":(\d+)/g)].map((m) => BigInt(m[1]!).toString(16));
+}
+
 test(
-  'membership walk: learner add, promote, remove a member, remove the leader',
-  { timeout: 180_000 },
+  `membership walk on ${KEYS} keys: learner add, promote, remove a member, remove the leader`,
+  { timeout: 300_000 },
   async (t) => {
+    const t0 = Date.now();
     const c = await StoreCluster.start(3);
     t.after(() => c.destroy());
+    const serving = [...c.members];
+    const live = traffic(serving);
+    let liveStopped = false;
+    const times: string[] = [];
+    const mark = (what: string, since: number) => times.push(`${what} ${Date.now() - since} ms`);
     let step = 0;
-    /** A write through all endpoints: the cluster keeps serving. */
+    /** A write with etcdctl through every running member. */
     const write = async (what: string) => {
       const r = await c.etcdctl(['put', `walk/${++step}`, what]);
       assert.equal(r.code, 0, `put during "${what}": ${r.stderr}`);
     };
     try {
       const leader0 = await c.waitLeader();
-      const value = Buffer.alloc(200, 'k');
-      let next = 0;
-      await Promise.all(
-        Array.from({ length: 32 }, async () => {
-          while (next < 3000) {
-            const i = next++;
-            await leader0.client.kv.Put({ key: Buffer.from(`bulk/${i}`), value });
-          }
-        }),
-      );
+      let ts = Date.now();
+      live.setPhase('bulk load');
+      await bulkLoad(leader0.client, 'bulk/', KEYS, 200);
+      const bulkRev = Number((await leader0.client.kv.Range({ key: Buffer.from('bulk/') })).header.revision);
+      mark('bulk load', ts);
       await write('before');
 
-      // A learner, added and started; promotion is refused (etcd's words) until it has caught up.
+      // A learner, added and not started: it holds nothing, so promotion is refused with etcd's error.
+      live.setPhase('learner add');
       const learner = await c.add({ learner: true, start: false });
-      // The simple format prints ids in hex (JSON numbers would lose the low bits of a uint64).
       const list = await c.etcdctl(['member', 'list']);
+      // The simple format prints ids in hex.
       const line = list.stdout.split('\n').find((l) => l.includes(learner.peerURL)) ?? '';
       const id = line.split(',')[0]!.trim();
       assert.match(line, /, true$/, `learner listed: ${list.stdout}`);
       const early = await c.etcdctl(['member', 'promote', id]);
-      // Not started yet, so it holds nothing: the promotion must be refused.
       assert.notEqual(early.code, 0);
       assert.match(early.stderr, /can only promote a learner member which is in sync with leader/);
-      await c.restart(learner);
+
+      // Started, it catches up on the whole store: same HashKV as every voter at a revision that
+      // includes the bulk load, before it is promoted.
+      ts = Date.now();
+      live.setPhase('learner catch-up');
+      await c.restart(learner, false);
+      const voters = c.members.filter((m) => m !== learner);
+      const hashRev = await waitFor(
+        'the learner to have the same HashKV as the voters',
+        async () => {
+          const revs = await Promise.all(
+            c.members.map((m) =>
+              m.client.kv
+                .Range({ key: Buffer.from('\0'), serializable: true, limit: 1 })
+                .then((r: any) => Number(r.header.revision)),
+            ),
+          );
+          const rev = Math.min(...revs);
+          if (rev < bulkRev) return undefined;
+          const hs = await Promise.all(c.members.map((m) => m.client.maintenance.HashKV({ revision: rev })));
+          if (hs.some((h: any) => h.hash !== hs[0].hash)) return undefined;
+          return rev;
+        },
+        { timeoutMs: 120_000, intervalMs: 200 },
+      );
+      mark('learner catch-up', ts);
+      const lc = await learner.client.kv.Range({
+        key: Buffer.from('bulk/'),
+        rangeEnd: Buffer.from('bulk0'),
+        countOnly: true,
+        serializable: true,
+      });
+      assert.equal(Number(lc.count), KEYS);
       await write('learner running');
 
-      // Promote once it is in sync (a refusal before that must be etcd's error).
+      // Promotion: any refusal on the way must be etcd's error.
+      live.setPhase('promote');
+      let refusals = 0;
       await waitFor(
         'learner promotion',
         async () => {
-          const r = await c.etcdctl(
-            ['member', 'promote', id],
-            c.members.filter((m) => m !== learner),
-          );
+          const r = await c.etcdctl(['member', 'promote', id], voters);
           if (r.code === 0) return true;
           assert.match(r.stderr, /can only promote a learner member which is in sync with leader/);
+          refusals++;
           return false;
         },
         { timeoutMs: 60_000, intervalMs: 200 },
       );
-      const st = await c.status(learner);
-      assert.equal(st.isLearner, false);
+      assert.equal((await c.status(learner)).isLearner, false);
+      let ml = await c.etcdctl(['member', 'list', '-w', 'json']);
+      assert.equal(ml.code, 0, ml.stderr);
+      assert.equal((JSON.parse(ml.stdout).members as any[]).filter((m) => m.isLearner).length, 0);
+      assert.equal(jsonMemberIds(ml.stdout).length, 4);
+      serving.push(learner);
       await write('promoted');
 
       // Remove an original follower while it is down: when it comes back it is refused, and stops.
+      live.setPhase('remove a follower');
       const leader = await c.waitLeader();
       const follower = c.members.find((m) => m !== leader && m !== learner)!;
       const fid = (await c.status(follower)).memberId;
+      serving.splice(serving.indexOf(follower), 1);
+      await live.settle();
       await c.stop(follower);
       let r = await c.etcdctl(['member', 'remove', fid], [leader]);
       assert.equal(r.code, 0, r.stderr);
       await write('follower removed');
       await c.restart(follower, false);
-      const code = await Promise.race([
-        follower.proc!.exited,
-        new Promise((res) => setTimeout(() => res('still running'), 30_000)),
-      ]);
-      assert.notEqual(code, 'still running', 'a removed member stops');
+      const fproc = follower.proc!;
+      await waitFor('the removed member to stop', () => fproc.child.exitCode !== null, { timeoutMs: 30_000 });
       assert.match(follower.proc!.output(), /permanently removed from the cluster/);
       await c.forget(follower);
 
-      // Remove the leader itself: the others elect a new one and go on.
+      // Remove the leader itself, with traffic still going to it: the others elect a new one and go on.
+      live.setPhase('remove the leader');
+      ts = Date.now();
       const lid = (await c.status(leader)).memberId;
       r = await c.etcdctl(['member', 'remove', lid], [leader]);
       assert.equal(r.code, 0, r.stderr);
+      serving.splice(serving.indexOf(leader), 1);
       await c.forget(leader);
       const rest = c.members;
       assert.equal(rest.length, 2);
       const newLeader = await c.waitLeader(rest, 30_000);
       assert.notEqual(newLeader, leader);
       await write('leader removed');
+      mark('leader removal to a new leader', ts);
 
-      const ml = JSON.parse((await c.etcdctl(['member', 'list', '-w', 'json'])).stdout).members as any[];
-      assert.equal(ml.length, 2);
-      assert.ok(ml.every((m) => !m.isLearner && m.clientURLs.length === 1));
+      live.setPhase('after');
+      const acked = live.acked;
+      await waitFor('traffic after the leader removal', () => live.acked >= acked + 20, {
+        timeoutMs: 30_000,
+      });
+      await live.stop();
+      liveStopped = true;
+
+      ml = await c.etcdctl(['member', 'list', '-w', 'json']);
+      const ms = JSON.parse(ml.stdout).members as any[];
+      assert.equal(ms.length, 2);
+      assert.ok(ms.every((m) => !m.isLearner && m.clientURLs.length === 1));
+      const ids = jsonMemberIds(ml.stdout).sort();
+      assert.deepEqual(ids, (await Promise.all(rest.map(async (m) => (await c.status(m)).memberId))).sort());
+      assert.ok(!ids.includes(lid) && !ids.includes(fid));
       const rev = await c.waitConverged(rest);
       const got = await c.etcdctl(['get', 'walk/', '--prefix', '--keys-only']);
       assert.equal(got.stdout.split('\n').filter(Boolean).length, step);
-      t.diagnostic(`converged at revision ${rev}`);
+      // Every acknowledged write of the live writer is on both remaining members.
+      for (const m of rest) {
+        const lr = await m.client.kv.Range({
+          key: Buffer.from('live/'),
+          rangeEnd: Buffer.from('live0'),
+          keysOnly: true,
+          serializable: true,
+        });
+        const have = new Set(lr.kvs.map((kv: any) => kv.key.toString()));
+        for (let n = 0; n <= live.acked; n++)
+          assert.ok(have.has(`live/${String(n).padStart(6, '0')}`), `${m.name} lost acknowledged live/${n}`);
+      }
+
+      // The cluster kept serving: no stale read, no failure outside the leader's removal, bounded gaps.
+      const report = [...live.phases].map(
+        ([p, s]) =>
+          `${p}: write gap ${s.writeGapMs} ms, ${s.writeFailures.length} failed; ` +
+          `read gap ${s.readGapMs} ms, ${s.readFailures.length} failed`,
+      );
+      t.diagnostic(
+        `${KEYS} keys; HashKV matched at revision ${hashRev} (bulk at ${bulkRev}); ${refusals} refusals ` +
+          `after start; converged at revision ${rev}; ${live.acked + 1} live writes, ${live.reads} live reads`,
+      );
+      t.diagnostic(times.join('; ') + `; whole test ${Date.now() - t0} ms`);
+      for (const l of report) t.diagnostic(l);
+      for (const [p, s] of live.phases)
+        for (const f of [...s.writeFailures, ...s.readFailures].slice(0, 5)) t.diagnostic(`${p}: ${f}`);
+      assert.deepEqual(live.stale, []);
+      for (const [p, s] of live.phases) {
+        const removal = p === 'remove the leader';
+        const bound = removal ? LEADER_REMOVAL_MAX_GAP_MS : OTHER_MAX_GAP_MS;
+        if (!removal) {
+          assert.deepEqual(s.writeFailures, [], `writes failed during ${p}`);
+          assert.deepEqual(s.readFailures, [], `reads failed during ${p}`);
+        }
+        assert.ok(s.writeGapMs <= bound, `${p}: no write for ${s.writeGapMs} ms`);
+        assert.ok(s.readGapMs <= bound, `${p}: no read for ${s.readGapMs} ms`);
+      }
     } catch (err) {
       t.diagnostic(c.logs());
       throw err;
+    } finally {
+      if (!liveStopped) await live.stop();
     }
   },
 );
