@@ -232,7 +232,8 @@ export class RawNode {
     this.prevHardState = hs;
     if (committedEntries.length > 0)
       r.log.acceptApplying(committedEntries[committedEntries.length - 1]!.index);
-    const last = entries[entries.length - 1];
+    // Guarded: reading index -1 of an empty array is a slow named-property lookup, on every Ready.
+    const last = entries.length > 0 ? entries[entries.length - 1] : undefined;
     this.pending = {
       lastIndex: last ? last.index : 0,
       lastTerm: last ? last.term : 0,
