@@ -168,6 +168,29 @@ test(
       const r = await c.etcdctl(['put', `walk/${++step}`, what]);
       assert.equal(r.code, 0, `put during "${what}": ${r.stderr}`);
     };
+    /**
+     * Waits until every member has the same HashKV at one revision of at least `atLeast` (the lowest
+     * current revision among them, as the live writer keeps moving it); returns that revision.
+     */
+    const sameHashKV = (atLeast: number) =>
+      waitFor(
+        `every member to have the same HashKV at a revision >= ${atLeast}`,
+        async () => {
+          const revs = await Promise.all(
+            c.members.map((m) =>
+              m.client.kv
+                .Range({ key: Buffer.from('\0'), serializable: true, limit: 1 })
+                .then((r: any) => Number(r.header.revision)),
+            ),
+          );
+          const rev = Math.min(...revs);
+          if (rev < atLeast) return undefined;
+          const hs = await Promise.all(c.members.map((m) => m.client.maintenance.HashKV({ revision: rev })));
+          if (hs.some((h: any) => h.hash !== hs[0].hash)) return undefined;
+          return rev;
+        },
+        { timeoutMs: 120_000, intervalMs: 200 },
+      );
     try {
       const leader0 = await c.waitLeader();
       let ts = Date.now();
@@ -195,24 +218,7 @@ test(
       live.setPhase('learner catch-up');
       await c.restart(learner, false);
       const voters = c.members.filter((m) => m !== learner);
-      const hashRev = await waitFor(
-        'the learner to have the same HashKV as the voters',
-        async () => {
-          const revs = await Promise.all(
-            c.members.map((m) =>
-              m.client.kv
-                .Range({ key: Buffer.from('\0'), serializable: true, limit: 1 })
-                .then((r: any) => Number(r.header.revision)),
-            ),
-          );
-          const rev = Math.min(...revs);
-          if (rev < bulkRev) return undefined;
-          const hs = await Promise.all(c.members.map((m) => m.client.maintenance.HashKV({ revision: rev })));
-          if (hs.some((h: any) => h.hash !== hs[0].hash)) return undefined;
-          return rev;
-        },
-        { timeoutMs: 120_000, intervalMs: 200 },
-      );
+      const hashRev = await sameHashKV(bulkRev);
       mark('learner catch-up', ts);
       const lc = await learner.client.kv.Range({
         key: Buffer.from('bulk/'),
@@ -222,6 +228,26 @@ test(
       });
       assert.equal(Number(lc.count), KEYS);
       await write('learner running');
+
+      // A learner that falls behind is refused again: paused, it acknowledges nothing while the leader's
+      // log grows past the 90 % etcd requires; resumed, it catches up (same HashKV) and is promoted.
+      live.setPhase('learner behind');
+      c.pause(learner);
+      const pausedAt = (await c.status(leader0)).raftIndex;
+      let lagged = 0;
+      await Promise.all(
+        Array.from({ length: 16 }, async () => {
+          while ((await c.status(leader0)).raftIndex < (pausedAt + 50) / 0.85) {
+            await leader0.client.kv.Put({ key: Buffer.from(`lag/${lagged++}`), value: Buffer.from('x') });
+          }
+        }),
+      );
+      const behind = await c.etcdctl(['member', 'promote', id], voters);
+      c.resume(learner);
+      assert.notEqual(behind.code, 0, 'a learner that is behind is not promoted');
+      assert.match(behind.stderr, /can only promote a learner member which is in sync with leader/);
+      const lagRev = Number((await leader0.client.kv.Range({ key: Buffer.from('lag/') })).header.revision);
+      const hashRev2 = await sameHashKV(lagRev);
 
       // Promotion: any refusal on the way must be etcd's error.
       live.setPhase('promote');
@@ -315,8 +341,9 @@ test(
           `read gap ${s.readGapMs} ms, ${s.readFailures.length} failed`,
       );
       t.diagnostic(
-        `${KEYS} keys; HashKV matched at revision ${hashRev} (bulk at ${bulkRev}); ${refusals} refusals ` +
-          `after start; converged at revision ${rev}; ${live.acked + 1} live writes, ${live.reads} live reads`,
+        `${KEYS} keys; HashKV matched at revision ${hashRev} (bulk at ${bulkRev}); refused while ` +
+          `${lagged} entries behind, then HashKV matched at ${hashRev2}; ${refusals} refusals before the ` +
+          `promotion; converged at revision ${rev}; ${live.acked + 1} live writes, ${live.reads} live reads`,
       );
       t.diagnostic(times.join('; ') + `; whole test ${Date.now() - t0} ms`);
       for (const l of report) t.diagnostic(l);
