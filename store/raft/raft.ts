@@ -358,7 +358,9 @@ export class Raft {
   /** Leader: append proposals at the end of the log; false when the uncommitted tail is full. */
   private appendEntry(es: Entry[]): boolean {
     let li = this.log.lastIndex();
-    const ents = es.map((e, i) => ({ ...e, term: this.term, index: li + 1 + i }));
+    const ents: Entry[] = new Array<Entry>(es.length);
+    for (let i = 0; i < es.length; i++)
+      ents[i] = { term: this.term, index: li + 1 + i, type: es[i]!.type, data: es[i]!.data };
     const size = payloadSize(ents);
     if (this.uncommittedSize > 0 && size > 0 && this.uncommittedSize + size > this.maxUncommittedSize) {
       this.logger(
@@ -713,7 +715,8 @@ export class Raft {
       );
       return ErrProposalDropped;
     }
-    let cs: ConfState = this.trk.confState();
+    // Built only when the batch holds a conf change: most proposals do not, and it sorts two fresh arrays.
+    let cs: ConfState | undefined;
     for (let i = 0; i < m.entries.length; i++) {
       const e = m.entries[i]!;
       if (e.type !== EntryType.ConfChange) continue;
@@ -724,7 +727,7 @@ export class Raft {
         );
         return ErrProposalDropped;
       }
-      const res = applyToConfState(cs, decodeConfChange(e.data));
+      const res = applyToConfState(cs ?? this.trk.confState(), decodeConfChange(e.data));
       if (res.error) {
         this.logger('info', `${this.id} ignoring invalid conf change: ${res.error}`);
         return ErrProposalDropped;
