@@ -95,6 +95,8 @@ export class Raft {
   readonly maxPendingReadIndex: number;
   private readonly random: () => number;
   private readonly logger: (level: LogLevel, msg: string) => void;
+  /** Without a logger the messages are not built at all: some are on per-message paths. */
+  private readonly logging: boolean;
 
   private stepFn: StepFn;
   private tickFn: () => void;
@@ -113,6 +115,7 @@ export class Raft {
     this.maxPendingReadIndex = c.maxPendingReadIndex ?? 4096;
     this.random = c.random;
     this.logger = c.logger ?? (() => {});
+    this.logging = c.logger !== undefined;
     this.log = new RaftLog(c.storage, c.maxCommittedSizePerReady ?? 64 * 1024 * 1024);
     this.trk = new ProgressTracker(c.maxInflightMsgs ?? 256, c.maxInflightBytes ?? 0);
     this.readOnly = new ReadOnly(this.maxPendingReadIndex);
@@ -132,10 +135,11 @@ export class Raft {
     this.stepFn = this.stepFollower;
     this.tickFn = this.tickElection;
     this.becomeFollower(this.term, '');
-    this.logger(
-      'info',
-      `newRaft ${this.id} [peers: [${[...this.trk.voters].sort().join(',')}], term: ${this.term}, commit: ${this.log.committed}, applied: ${this.log.applied}, lastindex: ${this.log.lastIndex()}, lastterm: ${this.log.lastTerm()}]`,
-    );
+    if (this.logging)
+      this.logger(
+        'info',
+        `newRaft ${this.id} [peers: [${[...this.trk.voters].sort().join(',')}], term: ${this.term}, commit: ${this.log.committed}, applied: ${this.log.applied}, lastindex: ${this.log.lastIndex()}, lastterm: ${this.log.lastTerm()}]`,
+      );
   }
 
   // ---- role changes
@@ -173,7 +177,7 @@ export class Raft {
     this.tickFn = this.tickElection;
     this.lead = lead;
     this.role = 'follower';
-    this.logger('info', `${this.id} became follower at term ${this.term}`);
+    if (this.logging) this.logger('info', `${this.id} became follower at term ${this.term}`);
   }
 
   private becomeCandidate(): void {
@@ -183,7 +187,7 @@ export class Raft {
     this.tickFn = this.tickElection;
     this.vote = this.id;
     this.role = 'candidate';
-    this.logger('info', `${this.id} became candidate at term ${this.term}`);
+    if (this.logging) this.logger('info', `${this.id} became candidate at term ${this.term}`);
   }
 
   private becomePreCandidate(): void {
@@ -194,7 +198,7 @@ export class Raft {
     this.tickFn = this.tickElection;
     this.lead = '';
     this.role = 'preCandidate';
-    this.logger('info', `${this.id} became pre-candidate at term ${this.term}`);
+    if (this.logging) this.logger('info', `${this.id} became pre-candidate at term ${this.term}`);
   }
 
   private becomeLeader(): void {
@@ -213,7 +217,7 @@ export class Raft {
     const ok = this.appendEntry([{ term: 0, index: 0, type: EntryType.Normal, data: new Uint8Array(0) }]);
     assert(ok, 'empty entry was dropped');
     this.pendingConfIndex = this.log.lastIndex();
-    this.logger('info', `${this.id} became leader at term ${this.term}`);
+    if (this.logging) this.logger('info', `${this.id} became leader at term ${this.term}`);
   }
 
   // ---- ticks
@@ -310,7 +314,8 @@ export class Raft {
   private maybeSendSnapshot(to: NodeId): boolean {
     const pr = this.trk.progress.get(to)!;
     if (!pr.recentActive) {
-      this.logger('debug', `ignore sending snapshot to ${to} since it is not recently active`);
+      if (this.logging)
+        this.logger('debug', `ignore sending snapshot to ${to} since it is not recently active`);
       return false;
     }
     let snap: Snapshot;
@@ -321,10 +326,11 @@ export class Raft {
       throw err;
     }
     assert(snap.metadata.index > 0, 'need non-empty snapshot');
-    this.logger(
-      'debug',
-      `${this.id} [firstindex: ${this.log.firstIndex()}, commit: ${this.log.committed}] sent snapshot[index: ${snap.metadata.index}, term: ${snap.metadata.term}] to ${to} [${pr.toString()}]`,
-    );
+    if (this.logging)
+      this.logger(
+        'debug',
+        `${this.id} [firstindex: ${this.log.firstIndex()}, commit: ${this.log.committed}] sent snapshot[index: ${snap.metadata.index}, term: ${snap.metadata.term}] to ${to} [${pr.toString()}]`,
+      );
     pr.becomeSnapshot(snap.metadata.index);
     this.send({ type: 'MsgSnap', to, snapshot: snap });
     return true;
@@ -363,10 +369,11 @@ export class Raft {
       ents[i] = { term: this.term, index: li + 1 + i, type: es[i]!.type, data: es[i]!.data };
     const size = payloadSize(ents);
     if (this.uncommittedSize > 0 && size > 0 && this.uncommittedSize + size > this.maxUncommittedSize) {
-      this.logger(
-        'debug',
-        `${this.id} appending new entries to log would exceed uncommitted entry size limit; dropping proposal`,
-      );
+      if (this.logging)
+        this.logger(
+          'debug',
+          `${this.id} appending new entries to log would exceed uncommitted entry size limit; dropping proposal`,
+        );
       return false;
     }
     this.uncommittedSize += size;
@@ -403,10 +410,11 @@ export class Raft {
         if (!force && inLease) {
           // Leader stickiness: we heard from a live leader within the election timeout, so this candidate is
           // partitioned or disruptive; ignore it without bumping our term.
-          this.logger(
-            'info',
-            `${this.id} [logterm: ${this.log.lastTerm()}, index: ${this.log.lastIndex()}, vote: ${this.vote}] ignored ${m.type} from ${m.from} [logterm: ${m.logTerm}, index: ${m.index}] at term ${this.term}: lease is not expired (remaining ticks: ${this.electionTimeout - this.electionElapsed})`,
-          );
+          if (this.logging)
+            this.logger(
+              'info',
+              `${this.id} [logterm: ${this.log.lastTerm()}, index: ${this.log.lastIndex()}, vote: ${this.vote}] ignored ${m.type} from ${m.from} [logterm: ${m.logTerm}, index: ${m.index}] at term ${this.term}: lease is not expired (remaining ticks: ${this.electionTimeout - this.electionElapsed})`,
+            );
           return undefined;
         }
       }
@@ -415,10 +423,11 @@ export class Raft {
       } else if (m.type === 'MsgPreVoteResp' && !m.reject) {
         // Granted pre-votes carry the future term; we bump our term only once we win the pre-election.
       } else {
-        this.logger(
-          'info',
-          `${this.id} [term: ${this.term}] received a ${m.type} message with higher term from ${m.from} [term: ${m.term}]`,
-        );
+        if (this.logging)
+          this.logger(
+            'info',
+            `${this.id} [term: ${this.term}] received a ${m.type} message with higher term from ${m.from} [term: ${m.term}]`,
+          );
         if (m.type === 'MsgApp' || m.type === 'MsgHeartbeat' || m.type === 'MsgSnap')
           this.becomeFollower(m.term, m.from);
         else this.becomeFollower(m.term, '');
@@ -429,16 +438,18 @@ export class Raft {
         // check-quorum or pre-vote, a node that bumped its term would be ignored forever by the old leader.
         this.send({ type: 'MsgAppResp', to: m.from });
       } else if (m.type === 'MsgPreVote') {
-        this.logger(
-          'info',
-          `${this.id} rejected ${m.type} from ${m.from} at term ${this.term}: stale term ${m.term}`,
-        );
+        if (this.logging)
+          this.logger(
+            'info',
+            `${this.id} rejected ${m.type} from ${m.from} at term ${this.term}: stale term ${m.term}`,
+          );
         this.send({ type: 'MsgPreVoteResp', to: m.from, term: this.term, reject: true });
       } else {
-        this.logger(
-          'debug',
-          `${this.id} [term: ${this.term}] ignored a ${m.type} message with lower term from ${m.from} [term: ${m.term}]`,
-        );
+        if (this.logging)
+          this.logger(
+            'debug',
+            `${this.id} [term: ${this.term}] ignored a ${m.type} message with lower term from ${m.from} [term: ${m.term}]`,
+          );
       }
       return undefined;
     }
@@ -454,10 +465,11 @@ export class Raft {
           (this.vote === '' && this.lead === '') ||
           (m.type === 'MsgPreVote' && m.term > this.term);
         if (canVote && this.log.isUpToDate(m.index, m.logTerm)) {
-          this.logger(
-            'info',
-            `${this.id} [logterm: ${this.log.lastTerm()}, index: ${this.log.lastIndex()}, vote: ${this.vote}] cast ${m.type} for ${m.from} [logterm: ${m.logTerm}, index: ${m.index}] at term ${this.term}`,
-          );
+          if (this.logging)
+            this.logger(
+              'info',
+              `${this.id} [logterm: ${this.log.lastTerm()}, index: ${this.log.lastIndex()}, vote: ${this.vote}] cast ${m.type} for ${m.from} [logterm: ${m.logTerm}, index: ${m.index}] at term ${this.term}`,
+            );
           // For a pre-vote answer with the candidate's future term, or the candidate would ignore it as stale.
           this.send({ type: voteRespType(m.type), to: m.from, term: m.term });
           if (m.type === 'MsgVote') {
@@ -465,10 +477,11 @@ export class Raft {
             this.vote = m.from;
           }
         } else {
-          this.logger(
-            'info',
-            `${this.id} [logterm: ${this.log.lastTerm()}, index: ${this.log.lastIndex()}, vote: ${this.vote}] rejected ${m.type} from ${m.from} [logterm: ${m.logTerm}, index: ${m.index}] at term ${this.term}`,
-          );
+          if (this.logging)
+            this.logger(
+              'info',
+              `${this.id} [logterm: ${this.log.lastTerm()}, index: ${this.log.lastIndex()}, vote: ${this.vote}] rejected ${m.type} from ${m.from} [logterm: ${m.logTerm}, index: ${m.index}] at term ${this.term}`,
+            );
           this.send({ type: voteRespType(m.type), to: m.from, term: this.term, reject: true });
         }
         return undefined;
@@ -480,11 +493,11 @@ export class Raft {
 
   private hup(t: CampaignType): void {
     if (this.role === 'leader') {
-      this.logger('debug', `${this.id} ignoring MsgHup because already leader`);
+      if (this.logging) this.logger('debug', `${this.id} ignoring MsgHup because already leader`);
       return;
     }
     if (!this.promotable()) {
-      this.logger('warn', `${this.id} is unpromotable and can not campaign`);
+      if (this.logging) this.logger('warn', `${this.id} is unpromotable and can not campaign`);
       return;
     }
     // A committed but unapplied conf change could change who votes; wait until it is applied.
@@ -492,20 +505,21 @@ export class Raft {
       const ents = this.log.slice(this.log.applied + 1, this.log.committed + 1, NO_LIMIT);
       const n = ents.filter((e) => e.type === EntryType.ConfChange).length;
       if (n > 0) {
-        this.logger(
-          'warn',
-          `${this.id} cannot campaign at term ${this.term} since there are still ${n} pending configuration changes to apply`,
-        );
+        if (this.logging)
+          this.logger(
+            'warn',
+            `${this.id} cannot campaign at term ${this.term} since there are still ${n} pending configuration changes to apply`,
+          );
         return;
       }
     }
-    this.logger('info', `${this.id} is starting a new election at term ${this.term}`);
+    if (this.logging) this.logger('info', `${this.id} is starting a new election at term ${this.term}`);
     this.campaign(t);
   }
 
   private campaign(t: CampaignType): void {
     if (!this.promotable()) {
-      this.logger('warn', `${this.id} is unpromotable; campaign() should have been called`);
+      if (this.logging) this.logger('warn', `${this.id} is unpromotable; campaign() should have been called`);
       return;
     }
     let voteMsg: MessageType;
@@ -528,10 +542,11 @@ export class Raft {
     }
     for (const id of [...this.trk.voters].sort()) {
       if (id === this.id) continue;
-      this.logger(
-        'info',
-        `${this.id} [logterm: ${this.log.lastTerm()}, index: ${this.log.lastIndex()}] sent ${voteMsg} request to ${id} at term ${this.term}`,
-      );
+      if (this.logging)
+        this.logger(
+          'info',
+          `${this.id} [logterm: ${this.log.lastTerm()}, index: ${this.log.lastIndex()}] sent ${voteMsg} request to ${id} at term ${this.term}`,
+        );
       this.send({
         type: voteMsg,
         to: id,
@@ -544,10 +559,11 @@ export class Raft {
   }
 
   private poll(id: NodeId, t: MessageType, granted: boolean): ReturnType<ProgressTracker['tallyVotes']> {
-    this.logger(
-      'info',
-      `${this.id} received ${t} ${granted ? '' : 'rejection '}from ${id} at term ${this.term}`,
-    );
+    if (this.logging)
+      this.logger(
+        'info',
+        `${this.id} received ${t} ${granted ? '' : 'rejection '}from ${id} at term ${this.term}`,
+      );
     this.trk.recordVote(id, granted);
     return this.trk.tallyVotes();
   }
@@ -561,7 +577,8 @@ export class Raft {
         return undefined;
       case 'MsgCheckQuorum':
         if (!this.trk.quorumActive()) {
-          this.logger('warn', `${this.id} stepped down to follower since quorum is not active`);
+          if (this.logging)
+            this.logger('warn', `${this.id} stepped down to follower since quorum is not active`);
           this.becomeFollower(this.term, '');
         }
         for (const [id, pr] of this.trk.progress) pr.recentActive = id === this.id;
@@ -574,21 +591,23 @@ export class Raft {
 
     const pr = this.trk.progress.get(m.from);
     if (!pr) {
-      this.logger('debug', `${this.id} no progress available for ${m.from}`);
+      if (this.logging) this.logger('debug', `${this.id} no progress available for ${m.from}`);
       return undefined;
     }
     switch (m.type) {
       case 'MsgAppResp': {
         pr.recentActive = true;
         if (m.reject) {
-          this.logger(
-            'debug',
-            `${this.id} received MsgAppResp(rejected, hint: (index ${m.rejectHint}, term ${m.logTerm})) from ${m.from} for index ${m.index}`,
-          );
+          if (this.logging)
+            this.logger(
+              'debug',
+              `${this.id} received MsgAppResp(rejected, hint: (index ${m.rejectHint}, term ${m.logTerm})) from ${m.from} for index ${m.index}`,
+            );
           let nextProbeIdx = m.rejectHint;
           if (m.logTerm > 0) nextProbeIdx = this.log.findConflictByTerm(m.rejectHint, m.logTerm).index;
           if (pr.maybeDecrTo(m.index, nextProbeIdx)) {
-            this.logger('debug', `${this.id} decreased progress of ${m.from} to [${pr.toString()}]`);
+            if (this.logging)
+              this.logger('debug', `${this.id} decreased progress of ${m.from} to [${pr.toString()}]`);
             if (pr.state === 'replicate') pr.becomeProbe();
             this.sendAppend(m.from);
           }
@@ -599,10 +618,11 @@ export class Raft {
           if (pr.state === 'probe') pr.becomeReplicate();
           else if (pr.state === 'snapshot' && pr.match + 1 >= this.log.firstIndex()) {
             // The follower caught up past the compaction point (the snapshot, or entries it already had).
-            this.logger(
-              'debug',
-              `${this.id} recovered from needing snapshot, resumed sending replication messages to ${m.from} [${pr.toString()}]`,
-            );
+            if (this.logging)
+              this.logger(
+                'debug',
+                `${this.id} recovered from needing snapshot, resumed sending replication messages to ${m.from} [${pr.toString()}]`,
+              );
             pr.becomeProbe();
             pr.becomeReplicate();
           } else if (pr.state === 'replicate') pr.inflights.freeLE(m.index);
@@ -618,7 +638,8 @@ export class Raft {
             // keep sending
           }
           if (m.from === this.leadTransferee && pr.match === this.log.lastIndex()) {
-            this.logger('info', `${this.id} sent MsgTimeoutNow to ${m.from} after received MsgAppResp`);
+            if (this.logging)
+              this.logger('info', `${this.id} sent MsgTimeoutNow to ${m.from} after received MsgAppResp`);
             this.sendTimeoutNow(m.from);
           }
         }
@@ -640,17 +661,19 @@ export class Raft {
         if (pr.state !== 'snapshot') return undefined;
         if (!m.reject) {
           pr.becomeProbe();
-          this.logger(
-            'debug',
-            `${this.id} snapshot succeeded, resumed sending replication messages to ${m.from} [${pr.toString()}]`,
-          );
+          if (this.logging)
+            this.logger(
+              'debug',
+              `${this.id} snapshot succeeded, resumed sending replication messages to ${m.from} [${pr.toString()}]`,
+            );
         } else {
           pr.pendingSnapshot = 0;
           pr.becomeProbe();
-          this.logger(
-            'debug',
-            `${this.id} snapshot failed, resumed sending replication messages to ${m.from} [${pr.toString()}]`,
-          );
+          if (this.logging)
+            this.logger(
+              'debug',
+              `${this.id} snapshot failed, resumed sending replication messages to ${m.from} [${pr.toString()}]`,
+            );
         }
         // Wait for a heartbeat answer before probing, in case the follower is still installing the snapshot.
         pr.msgAppFlowPaused = true;
@@ -658,41 +681,49 @@ export class Raft {
       case 'MsgUnreachable':
         // The transport lost a message: optimistic pipelining is pointless until we hear back.
         if (pr.state === 'replicate') pr.becomeProbe();
-        this.logger(
-          'debug',
-          `${this.id} failed to send message to ${m.from} because it is unreachable [${pr.toString()}]`,
-        );
+        if (this.logging)
+          this.logger(
+            'debug',
+            `${this.id} failed to send message to ${m.from} because it is unreachable [${pr.toString()}]`,
+          );
         return undefined;
       case 'MsgTransferLeader': {
         if (pr.isLearner) {
-          this.logger('debug', `${this.id} is learner. Ignored transferring leadership`);
+          if (this.logging) this.logger('debug', `${this.id} is learner. Ignored transferring leadership`);
           return undefined;
         }
         const transferee = m.from;
         if (this.leadTransferee !== '') {
           if (this.leadTransferee === transferee) {
-            this.logger(
-              'info',
-              `${this.id} [term ${this.term}] transfer leadership to ${transferee} is in progress, ignores request to same node ${transferee}`,
-            );
+            if (this.logging)
+              this.logger(
+                'info',
+                `${this.id} [term ${this.term}] transfer leadership to ${transferee} is in progress, ignores request to same node ${transferee}`,
+              );
             return undefined;
           }
           this.abortLeaderTransfer();
         }
         if (transferee === this.id) {
-          this.logger('debug', `${this.id} is already leader. Ignored transferring leadership to self`);
+          if (this.logging)
+            this.logger('debug', `${this.id} is already leader. Ignored transferring leadership to self`);
           return undefined;
         }
-        this.logger('info', `${this.id} [term ${this.term}] starts to transfer leadership to ${transferee}`);
+        if (this.logging)
+          this.logger(
+            'info',
+            `${this.id} [term ${this.term}] starts to transfer leadership to ${transferee}`,
+          );
         // The transfer must finish within one election timeout.
         this.electionElapsed = 0;
         this.leadTransferee = transferee;
         if (pr.match === this.log.lastIndex()) {
           this.sendTimeoutNow(transferee);
-          this.logger(
-            'info',
-            `${this.id} sends MsgTimeoutNow to ${transferee} immediately as ${transferee} already has up-to-date log`,
-          );
+          if (this.logging)
+            this.logger(
+              'info',
+              `${this.id} sends MsgTimeoutNow to ${transferee} immediately as ${transferee} already has up-to-date log`,
+            );
         } else {
           this.sendAppend(transferee);
         }
@@ -709,10 +740,11 @@ export class Raft {
       return ErrProposalDropped;
     }
     if (this.leadTransferee !== '') {
-      this.logger(
-        'debug',
-        `${this.id} [term ${this.term}] transfer leadership to ${this.leadTransferee} is in progress; dropping proposal`,
-      );
+      if (this.logging)
+        this.logger(
+          'debug',
+          `${this.id} [term ${this.term}] transfer leadership to ${this.leadTransferee} is in progress; dropping proposal`,
+        );
       return ErrProposalDropped;
     }
     // Built only when the batch holds a conf change: most proposals do not, and it sorts two fresh arrays.
@@ -721,15 +753,16 @@ export class Raft {
       const e = m.entries[i]!;
       if (e.type !== EntryType.ConfChange) continue;
       if (this.pendingConfIndex > this.log.applied) {
-        this.logger(
-          'info',
-          `${this.id} ignoring conf change at index ${this.log.lastIndex() + i + 1}: a previous change at ${this.pendingConfIndex} is not applied yet (applied ${this.log.applied})`,
-        );
+        if (this.logging)
+          this.logger(
+            'info',
+            `${this.id} ignoring conf change at index ${this.log.lastIndex() + i + 1}: a previous change at ${this.pendingConfIndex} is not applied yet (applied ${this.log.applied})`,
+          );
         return ErrProposalDropped;
       }
       const res = applyToConfState(cs ?? this.trk.confState(), decodeConfChange(e.data));
       if (res.error) {
-        this.logger('info', `${this.id} ignoring invalid conf change: ${res.error}`);
+        if (this.logging) this.logger('info', `${this.id} ignoring invalid conf change: ${res.error}`);
         return ErrProposalDropped;
       }
       cs = res.cs;
@@ -791,7 +824,7 @@ export class Raft {
     const myVoteResp: MessageType = this.role === 'preCandidate' ? 'MsgPreVoteResp' : 'MsgVoteResp';
     switch (m.type) {
       case 'MsgProp':
-        this.logger('info', `${this.id} no leader at term ${this.term}; dropping proposal`);
+        if (this.logging) this.logger('info', `${this.id} no leader at term ${this.term}; dropping proposal`);
         return ErrProposalDropped;
       case 'MsgReadIndex':
         return ErrProposalDropped;
@@ -808,18 +841,20 @@ export class Raft {
         this.handleSnapshot(m);
         return undefined;
       case 'MsgTimeoutNow':
-        this.logger(
-          'debug',
-          `${this.id} [term ${this.term} state ${this.role}] ignored MsgTimeoutNow from ${m.from}`,
-        );
+        if (this.logging)
+          this.logger(
+            'debug',
+            `${this.id} [term ${this.term} state ${this.role}] ignored MsgTimeoutNow from ${m.from}`,
+          );
         return undefined;
     }
     if (m.type === myVoteResp) {
       const { granted, rejected, result } = this.poll(m.from, m.type, !m.reject);
-      this.logger(
-        'info',
-        `${this.id} has received ${granted} ${m.type} votes and ${rejected} vote rejections`,
-      );
+      if (this.logging)
+        this.logger(
+          'info',
+          `${this.id} has received ${granted} ${m.type} votes and ${rejected} vote rejections`,
+        );
       if (result === 'won') {
         if (this.role === 'preCandidate') {
           this.campaign('election');
@@ -841,7 +876,8 @@ export class Raft {
     switch (m.type) {
       case 'MsgProp':
         if (this.lead === '') {
-          this.logger('info', `${this.id} no leader at term ${this.term}; dropping proposal`);
+          if (this.logging)
+            this.logger('info', `${this.id} no leader at term ${this.term}; dropping proposal`);
           return ErrProposalDropped;
         }
         this.send({ ...m, term: undefined, to: this.lead });
@@ -863,22 +899,25 @@ export class Raft {
         return undefined;
       case 'MsgTransferLeader':
         if (this.lead === '') {
-          this.logger('info', `${this.id} no leader at term ${this.term}; dropping leader transfer msg`);
+          if (this.logging)
+            this.logger('info', `${this.id} no leader at term ${this.term}; dropping leader transfer msg`);
           return ErrProposalDropped;
         }
         this.send({ ...m, term: undefined, to: this.lead });
         return undefined;
       case 'MsgTimeoutNow':
-        this.logger(
-          'info',
-          `${this.id} [term ${this.term}] received MsgTimeoutNow from ${m.from} and starts an election to get leadership`,
-        );
+        if (this.logging)
+          this.logger(
+            'info',
+            `${this.id} [term ${this.term}] received MsgTimeoutNow from ${m.from} and starts an election to get leadership`,
+          );
         // Skip the pre-vote: the leader asked for this election, so it is not disruptive.
         this.hup('transfer');
         return undefined;
       case 'MsgReadIndex':
         if (this.lead === '') {
-          this.logger('info', `${this.id} no leader at term ${this.term}; dropping index reading msg`);
+          if (this.logging)
+            this.logger('info', `${this.id} no leader at term ${this.term}; dropping index reading msg`);
           return ErrProposalDropped;
         }
         this.send({ ...m, term: undefined, to: this.lead });
@@ -902,10 +941,11 @@ export class Raft {
     }
     // Tell the leader where our log could match: the last index ≤ its probe whose term is ≤ the probe's term.
     const hint = this.log.findConflictByTerm(Math.min(m.index, this.log.lastIndex()), m.logTerm);
-    this.logger(
-      'debug',
-      `${this.id} [logterm: ${this.log.zeroTermOnOutOfBounds(m.index)}, index: ${m.index}] rejected MsgApp [logterm: ${m.logTerm}, index: ${m.index}] from ${m.from}`,
-    );
+    if (this.logging)
+      this.logger(
+        'debug',
+        `${this.id} [logterm: ${this.log.zeroTermOnOutOfBounds(m.index)}, index: ${m.index}] rejected MsgApp [logterm: ${m.logTerm}, index: ${m.index}] from ${m.from}`,
+      );
     this.send({
       type: 'MsgAppResp',
       to: m.from,
@@ -925,16 +965,18 @@ export class Raft {
     const s = m.snapshot;
     assert(s !== undefined, 'MsgSnap without snapshot');
     if (this.restore(s)) {
-      this.logger(
-        'info',
-        `${this.id} [commit: ${this.log.committed}] restored snapshot [index: ${s.metadata.index}, term: ${s.metadata.term}]`,
-      );
+      if (this.logging)
+        this.logger(
+          'info',
+          `${this.id} [commit: ${this.log.committed}] restored snapshot [index: ${s.metadata.index}, term: ${s.metadata.term}]`,
+        );
       this.send({ type: 'MsgAppResp', to: m.from, index: this.log.lastIndex() });
     } else {
-      this.logger(
-        'info',
-        `${this.id} [commit: ${this.log.committed}] ignored snapshot [index: ${s.metadata.index}, term: ${s.metadata.term}]`,
-      );
+      if (this.logging)
+        this.logger(
+          'info',
+          `${this.id} [commit: ${this.log.committed}] ignored snapshot [index: ${s.metadata.index}, term: ${s.metadata.term}]`,
+        );
       this.send({ type: 'MsgAppResp', to: m.from, index: this.log.committed });
     }
   }
@@ -947,10 +989,11 @@ export class Raft {
     if (!cs.voters.includes(this.id) && !cs.learners.includes(this.id)) {
       // A member added after the leader's latest snapshot: it takes the snapshot's membership (without itself,
       // so it cannot campaign) and becomes a member when it applies its own addition from the log after it.
-      this.logger(
-        'info',
-        `${this.id} restoring a snapshot whose ConfState does not include it yet ${JSON.stringify(cs)}`,
-      );
+      if (this.logging)
+        this.logger(
+          'info',
+          `${this.id} restoring a snapshot whose ConfState does not include it yet ${JSON.stringify(cs)}`,
+        );
     }
     if (this.log.matchTerm(s.metadata.index, s.metadata.term)) {
       // We already have the entries: fast-forward the commit index rather than drop our log.
@@ -982,10 +1025,11 @@ export class Raft {
     const res = applyToConfState(this.trk.confState(), cc);
     if (res.error) {
       // Re-applying a change already in effect (a restart replays the log) is routine.
-      this.logger(
-        res.error.includes('already') ? 'debug' : 'info',
-        `${this.id} ignored conf change ${JSON.stringify({ type: cc.type, nodeId: cc.nodeId })}: ${res.error}`,
-      );
+      if (this.logging)
+        this.logger(
+          res.error.includes('already') ? 'debug' : 'info',
+          `${this.id} ignored conf change ${JSON.stringify({ type: cc.type, nodeId: cc.nodeId })}: ${res.error}`,
+        );
       return this.trk.confState();
     }
     const cs = res.cs;
@@ -1037,10 +1081,11 @@ export class Raft {
       }
     }
     if (best !== '' && bestMatch === this.log.lastIndex()) this.sendTimeoutNow(best);
-    this.logger(
-      'info',
-      `${this.id} removed from the membership; stepping down (transferring to ${best || 'nobody'})`,
-    );
+    if (this.logging)
+      this.logger(
+        'info',
+        `${this.id} removed from the membership; stepping down (transferring to ${best || 'nobody'})`,
+      );
     this.becomeFollower(this.term, '');
   }
 }
