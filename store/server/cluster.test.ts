@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { RawNode, MemoryStorage, type ConfChange, type ConfState } from '../raft/index.js';
 import { applyMemberChange, confChangeFor, decodeMemberContext, type MemberContext } from './cluster.js';
 import { Membership } from './members.js';
+import { decodeSnapshotData, encodeSnapshotData } from './snapshot.js';
 import { nodeIdOf } from './node.js';
 
 /** The ConfState a Raft member reaches after applying `cc` in configuration `cs` (refused changes keep it). */
@@ -72,4 +73,45 @@ test('add, promote, update and remove follow the ConfState', () => {
   assert.equal(m.members.size, 2);
   // Removing a member that is gone: nothing.
   assert.deepEqual(step(ctx('remove')), {});
+});
+
+test('a removed id is kept for good: through snapshot data, and Raft re-adding it changes nothing', () => {
+  const m = bootstrap();
+  const voters = [...m.members.keys()].map(nodeIdOf);
+  const gone = voters[1]!;
+  const removeCtx: MemberContext = {
+    op: 'remove',
+    id: gone,
+    name: '',
+    peerURLs: [],
+    isLearner: false,
+    req: 'r',
+  };
+  let cs: ConfState = { voters: [...voters].sort(), learners: [] };
+  cs = applyToConfStateForTest(cs, confChangeFor(removeCtx, gone));
+  assert.equal(applyMemberChange(m, removeCtx, cs, gone).removed, BigInt('0x' + gone));
+  assert.ok(m.removed.has(BigInt('0x' + gone)));
+
+  // A restarted member reads the membership from its newest snapshot: the removal is still there.
+  const back = Membership.fromJSON(decodeSnapshotData(encodeSnapshotData(m, Buffer.alloc(0))).membership);
+  assert.deepEqual([...back.removed], [BigInt('0x' + gone)]);
+  assert.deepEqual(back.list(), m.list());
+
+  // Raft's ConfState forgets removals and would take the id back; the membership does not.
+  const addCtx: MemberContext = { ...removeCtx, op: 'add', peerURLs: ['http://127.0.0.1:2'] };
+  cs = applyToConfStateForTest(cs, confChangeFor(addCtx, gone));
+  assert.ok(cs.voters.includes(gone));
+  assert.deepEqual(applyMemberChange(back, addCtx, cs, gone), {});
+  assert.equal(back.members.has(BigInt('0x' + gone)), false);
+
+  // Data written before removed ids were kept reads as none removed; a member both listed and removed is
+  // corruption, refused loudly.
+  const old = JSON.parse(JSON.stringify(m.toJSON())) as Record<string, unknown>;
+  delete old['removed'];
+  assert.equal(Membership.fromJSON(old).removed.size, 0);
+  const bad = JSON.parse(JSON.stringify(bootstrap().toJSON())) as { members: { id: string }[] };
+  assert.throws(
+    () => Membership.fromJSON({ ...bad, removed: [bad.members[0]!.id] }),
+    /corrupt membership: member .* is also removed/,
+  );
 });

@@ -19,6 +19,8 @@ export const ClusterErrors = {
   memberIdExists: () => new RpcError(status.FAILED_PRECONDITION, 'etcdserver: member ID already exist'),
   leaderTransferTimeout: () =>
     new RpcError(status.UNAVAILABLE, 'etcdserver: request timed out, leader transfer took too long'),
+  /** etcd's ErrGPRCNotSupportedForLearner. */
+  notSupportedForLearner: () => new RpcError(status.UNAVAILABLE, 'etcdserver: rpc not supported for learner'),
   removed: () =>
     new RpcError(status.UNAVAILABLE, 'etcdserver: the member has been permanently removed from the cluster'),
 };
@@ -89,7 +91,9 @@ export function applyMemberChange(
   const cur = m.members.get(id);
   switch (c.op) {
     case 'add':
-      if ((isVoter || isLearner) && !cur) {
+      // Raft would take a removed id back (its ConfState forgets removals); the membership never does, and
+      // MemberAdd never proposes one (a new id hashes the current time).
+      if ((isVoter || isLearner) && !cur && !m.removed.has(id)) {
         const added: Member = {
           id,
           name: c.name,
@@ -107,6 +111,7 @@ export function applyMemberChange(
     case 'remove':
       if (cur && !isVoter && !isLearner) {
         m.members.delete(id);
+        m.removed.add(id);
         return { removed: id };
       }
       return {};

@@ -72,11 +72,16 @@ function checkURL(u: string, flag: string): URL {
   return url;
 }
 
-/** The membership a node serves: serialized into snapshots so MemberList survives restarts. */
+/**
+ * The membership a node serves: serialized into snapshots so MemberList survives restarts. `removed` holds
+ * every member id ever removed (as etcd's membership store does): a removed member is refused for good, also
+ * by a member that restarted or joined later, and an id once removed is never a member again.
+ */
 export class Membership {
   constructor(
     readonly clusterId: bigint,
     readonly members: Map<bigint, Member>,
+    readonly removed: Set<bigint> = new Set(),
   ) {}
 
   static bootstrap(initialCluster: Map<string, string[]>, token: string): Membership {
@@ -97,13 +102,23 @@ export class Membership {
     return {
       clusterId: this.clusterId.toString(),
       members: this.list().map((m) => ({ ...m, id: m.id.toString() })),
+      removed: [...this.removed].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0)).map((id) => id.toString()),
     };
   }
 
+  /** Reads toJSON's form; `removed` is absent in data written before removed ids were kept. */
   static fromJSON(v: unknown): Membership {
-    const o = v as { clusterId: string; members: (Omit<Member, 'id'> & { id: string })[] };
+    const o = v as {
+      clusterId: string;
+      members: (Omit<Member, 'id'> & { id: string })[];
+      removed?: string[];
+    };
     const members = new Map<bigint, Member>();
     for (const m of o.members) members.set(BigInt(m.id), { ...m, id: BigInt(m.id) });
-    return new Membership(BigInt(o.clusterId), members);
+    const removed = new Set((o.removed ?? []).map((id) => BigInt(id)));
+    for (const id of removed) {
+      if (members.has(id)) throw new Error(`corrupt membership: member ${id.toString(16)} is also removed`);
+    }
+    return new Membership(BigInt(o.clusterId), members, removed);
   }
 }

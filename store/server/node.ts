@@ -70,6 +70,8 @@ const LEASE_CHECK_MS = 500;
 const PROGRESS_NOTIFY_MS = 10 * 60_000;
 /** Snapshot files kept (etcd keeps 5 by default). */
 const MAX_SNAP_FILES = 5;
+/** Members outside the membership this member keeps addresses for (see `remotes`). */
+const MAX_REMOTES = 16;
 const MAX_ENTRY_BYTES_PER_MSG = 1024 * 1024;
 /** An unanswered ReadIndex request is asked again after this long (etcd: 500 ms). */
 const READ_INDEX_RETRY_MS = 500;
@@ -285,6 +287,10 @@ export class StoreNode implements EtcdBackend {
         );
       }
       self.name = cfg.name;
+      // The others as they are now: this member answers them even after restoring an older snapshot.
+      const remotes = new Map(
+        [...membership.members.values()].filter((m) => m !== self).map((m) => [nodeIdOf(m.id), m.peerURLs]),
+      );
       await writeMembershipFile(memberDir, membership);
       wal = await WAL.create(
         walDir,
@@ -306,6 +312,7 @@ export class StoreNode implements EtcdBackend {
         applied,
         snapshotIndex,
         peers: undefined,
+        remotes,
       });
     }
     membership = Membership.bootstrap(cfg.initialCluster, cfg.initialClusterToken);
@@ -353,6 +360,7 @@ export class StoreNode implements EtcdBackend {
       applied: number;
       snapshotIndex: number;
       peers: string[] | undefined;
+      remotes?: Map<string, string[]>;
     },
   ): Promise<StoreNode> {
     const self = p.membership.members.get(p.memberId);
@@ -384,6 +392,7 @@ export class StoreNode implements EtcdBackend {
       logger: (level, msg) => log[level](msg),
     });
     const node = new StoreNode(cfg, log, metrics, { ...p, rn });
+    for (const [id, urls] of p.remotes ?? []) node.remotes.set(id, urls);
     try {
       await node.transport.listen(cfg.listenPeerURLs);
     } catch (err) {
@@ -596,7 +605,11 @@ export class StoreNode implements EtcdBackend {
 
   private restoreFromSnapshot(snap: Snapshot): void {
     const d = decodeSnapshotData(snap.data);
+    const before = this.membership;
     this.membership = Membership.fromJSON(d.membership);
+    // A removal is for good. Ids this member knew removed (a joining member learns them with the membership)
+    // stay so, except those the snapshot still lists: they are removed again by entries after it.
+    for (const id of before.removed) if (!this.membership.members.has(id)) this.membership.removed.add(id);
     this.sm.restore(d.stateMachine);
     this.appliedIndex = snap.metadata.index;
     this.snapshotIndex = snap.metadata.index;
@@ -805,6 +818,7 @@ export class StoreNode implements EtcdBackend {
   }
 
   async range(req: Msg): Promise<Msg> {
+    if (!req.serializable) this.refuseOnLearner();
     if (!req.serializable) await this.readBarrier();
     else this.checkServing();
     try {
@@ -815,14 +829,17 @@ export class StoreNode implements EtcdBackend {
   }
 
   async put(req: Msg): Promise<Msg> {
+    this.refuseOnLearner();
     return this.withHeader(await this.propose<Msg>({ put: req } as RaftRequest));
   }
 
   async deleteRange(req: Msg): Promise<Msg> {
+    this.refuseOnLearner();
     return this.withHeader(await this.propose<Msg>({ deleteRange: req } as RaftRequest));
   }
 
   async txn(req: Msg): Promise<Msg> {
+    this.refuseOnLearner();
     if (this.sm.isReadOnlyTxn(req as any)) {
       // A read-only txn is a read: etcd serves it without Raft, after the same barrier as a Range
       // (none when every range in it asked to be serializable).
@@ -836,6 +853,7 @@ export class StoreNode implements EtcdBackend {
   }
 
   async compact(req: Msg): Promise<Msg> {
+    this.refuseOnLearner();
     return this.withHeader(
       await this.propose<Msg>({
         compaction: { revision: req.revision, physical: !!req.physical },
@@ -844,15 +862,18 @@ export class StoreNode implements EtcdBackend {
   }
 
   async leaseGrant(req: Msg): Promise<Msg> {
+    this.refuseOnLearner();
     const ID = req.ID && req.ID !== 0n ? (req.ID as bigint) : this.leaseIds.next();
     return this.withHeader(await this.propose<Msg>({ leaseGrant: { TTL: req.TTL, ID } } as RaftRequest));
   }
 
   async leaseRevoke(req: Msg): Promise<Msg> {
+    this.refuseOnLearner();
     return this.withHeader(await this.propose<Msg>({ leaseRevoke: { ID: req.ID } } as RaftRequest));
   }
 
   async leaseKeepAlive(id: bigint): Promise<number> {
+    this.refuseOnLearner();
     this.checkServing();
     await this.waitLeader();
     if (!this.isLeaderNow) {
@@ -869,6 +890,7 @@ export class StoreNode implements EtcdBackend {
   }
 
   async leaseTimeToLive(req: Msg): Promise<Msg> {
+    this.refuseOnLearner();
     await this.readBarrier();
     if (this.lead && !this.isLeaderNow && !this.membership.members.get(this.memberId)?.isLearner) {
       // Only the leader's lessor counts time (as etcd, a follower asks the leader).
@@ -883,12 +905,20 @@ export class StoreNode implements EtcdBackend {
   }
 
   async leaseLeases(): Promise<Msg> {
+    this.refuseOnLearner();
     await this.readBarrier();
     return this.withHeader(this.sm.leaseLeases() as unknown as Msg);
   }
 
   watchStream(send: (resp: Msg) => void): WatchStreamLike {
     this.checkServing();
+    if (this.isLearner()) {
+      // etcd refuses the stream on a learner; the gRPC layer turns a failed request into the stream's error.
+      const refuse = (): never => {
+        throw ClusterErrors.notSupportedForLearner();
+      };
+      return { watch: refuse, cancel: refuse, requestProgress: refuse, pause() {}, resume() {}, close() {} };
+    }
     const ws = this.sm.newWatchStream({
       onResponse: (r) =>
         send({
@@ -934,6 +964,7 @@ export class StoreNode implements EtcdBackend {
   }
 
   async alarm(req: Msg): Promise<Msg> {
+    this.refuseOnLearner();
     const resp = await this.propose<Msg>({
       alarm: { action: req.action ?? 0, memberID: req.memberID ?? 0n, alarm: req.alarm ?? 0 },
     } as RaftRequest);
@@ -964,11 +995,13 @@ export class StoreNode implements EtcdBackend {
   }
 
   async hash(): Promise<number> {
+    this.refuseOnLearner();
     this.checkServing();
     return crc32(Buffer.concat([...this.sm.snapshot()])) >>> 0;
   }
 
   async hashKV(revision: number): Promise<{ hash: number; compactRevision: number; hashRevision: number }> {
+    this.refuseOnLearner();
     this.checkServing();
     try {
       return this.sm.hashKV(revision);
@@ -985,11 +1018,24 @@ export class StoreNode implements EtcdBackend {
   }
 
   async defragment(): Promise<void> {
+    this.refuseOnLearner();
     // The key space lives in memory and on disk only as WAL + snapshots: nothing to rebuild in place.
     this.checkServing();
   }
 
   // Cluster operations (moveLeader, member*) are in the cluster section below.
+
+  private isLearner(): boolean {
+    return !!this.membership.members.get(this.memberId)?.isLearner;
+  }
+
+  /**
+   * As etcd 3.4: a learner serves only serializable Range, Status and Snapshot; everything else is refused
+   * with etcd's error, which clients with several endpoints take as a cue to try another member.
+   */
+  private refuseOnLearner(): void {
+    if (this.isLearner()) throw ClusterErrors.notSupportedForLearner();
+  }
 
   observeRpc(service: string, method: string, code: number, seconds: number, type: string): void {
     const labels = { grpc_type: type, grpc_service: service, grpc_method: method };
@@ -1014,10 +1060,11 @@ export class StoreNode implements EtcdBackend {
         if (h.clusterId !== mine)
           return `cluster ID mismatch: the peer ${h.name} (${h.from}) belongs to cluster ${h.clusterId}, this member to ${mine}`;
         if (h.to !== this.nodeId) return `this member is ${this.nodeId}, not ${h.to}`;
-        if (this.removedIds.has(h.from))
+        if (this.wasRemoved(h.from))
           return `member ${h.from} was removed from cluster ${mine}; it must not rejoin with its old data`;
-        if (!this.membership.members.has(BigInt('0x' + h.from)))
-          return `member ${h.from} is not in cluster ${mine} (removed, or its addition is not applied here yet)`;
+        // A member of this cluster that this one does not know yet (its addition is not applied here, or
+        // this member restored a snapshot older than it) is let in, as etcd's transport does: a leader that
+        // joined after this member's snapshot must reach it, and this member must be able to answer.
         return undefined;
       },
       onMessage: (m: Message) => {
@@ -1035,37 +1082,79 @@ export class StoreNode implements EtcdBackend {
         this.rn.reportSnapshot(id, ok);
         this.kick();
       },
-      onPeerInfo: (id, name, clientURLs) => {
+      onPeerInfo: (id, name, clientURLs, peerURLs) => {
         const m = this.membership.members.get(BigInt('0x' + id));
-        if (!m) return;
+        if (!m) {
+          if (peerURLs?.length) this.addRemote(id, peerURLs);
+          return;
+        }
         if (name) m.name = name;
         if (clientURLs.length) m.clientURLs = [...clientURLs];
       },
       onCall: (op, args) => this.onForwarded(op, args as Record<string, any>),
-      wasRemoved: (id) => this.removedIds.has(id),
+      wasRemoved: (id) => this.wasRemoved(id),
       onRemoved: () => {
         if (this.fatal || this.stopped) return;
         this.log.error('a peer says this member was removed from the cluster; stopping');
         this.crash(ClusterErrors.removed());
       },
-      membershipForJoin: () => this.membership.toJSON(),
+      membershipForJoin: () => ({ ...(this.membership.toJSON() as object), appliedIndex: this.appliedIndex }),
     };
   }
 
-  /** Points the transport at every member but this one (after start, a snapshot, a change). */
+  /**
+   * Points the transport at every member but this one (after start, a snapshot, a change), and at the
+   * remotes: members this one does not know yet but must be able to answer.
+   */
   private syncPeers(): void {
     const want = new Set<string>();
+    const mine = new Set(this.cfg.initialAdvertisePeerURLs);
     for (const m of this.membership.members.values()) {
       if (m.id === this.memberId) continue;
+      // A member that held this member's peer URLs before it (removed since, in entries not applied yet).
+      if (m.peerURLs.some((u) => mine.has(u))) continue;
       want.add(nodeIdOf(m.id));
       this.transport.addPeer(nodeIdOf(m.id), m.peerURLs);
+    }
+    for (const [id, urls] of this.remotes) {
+      if (this.wasRemoved(id) || id === this.nodeId) {
+        this.remotes.delete(id);
+        continue;
+      }
+      // Kept while a member too: restoring an older snapshot can make a member unknown again.
+      if (want.has(id) || this.membership.members.has(BigInt('0x' + id))) continue;
+      want.add(id);
+      this.transport.addPeer(id, urls);
     }
     for (const m of this.knownPeers) if (!want.has(m)) this.transport.removePeer(m);
     this.knownPeers = want;
   }
   private knownPeers = new Set<string>();
-  /** Members seen removed since this process started (their handshakes are refused with that reason). */
-  private readonly removedIds = new Set<string>();
+  /**
+   * Members of the cluster this member may not have in its membership, with their peer URLs: those it
+   * learned when joining, and unknown ones that connected to it. Dropped only when removed. A member that joined restores the leader's snapshot, whose
+   * membership can predate members added since (the leader itself among them): without these it could
+   * not answer them until it has applied their addition, which it learns from them.
+   */
+  private readonly remotes = new Map<string, string[]>();
+
+  private addRemote(id: string, peerURLs: string[]): void {
+    if (id === this.nodeId || this.wasRemoved(id)) return;
+    if (this.remotes.size >= MAX_REMOTES && !this.remotes.has(id)) {
+      this.log.warn('too many peers outside the membership; not answering this one', { peer: id });
+      return;
+    }
+    const known = this.remotes.get(id);
+    if (known && known.join(',') === [...peerURLs].sort().join(',')) return;
+    this.log.info('a member not in this membership yet', { peer: id, peerURLs });
+    this.remotes.set(id, [...peerURLs].sort());
+    this.syncPeers();
+  }
+
+  /** Removed for good (the membership keeps every removed id, through snapshots and restarts). */
+  private wasRemoved(id: string): boolean {
+    return /^[0-9a-f]{1,16}$/.test(id) && this.membership.removed.has(BigInt('0x' + id));
+  }
 
   private applyConfChangeEntry(e: Entry): void {
     const cc = decodeConfChange(e.data);
@@ -1074,7 +1163,6 @@ export class StoreNode implements EtcdBackend {
     if (!ctx) return; // a bootstrap entry: the membership already lists the initial members
     const change = applyMemberChange(this.membership, ctx, cs, cc.nodeId);
     this.log.info('applied membership change', { op: ctx.op, member: ctx.id, index: e.index });
-    if (change.removed !== undefined) this.removedIds.add(nodeIdOf(change.removed));
     this.syncPeers();
     const w = this.confWaiters.get(ctx.req);
     if (w) {
@@ -1171,6 +1259,7 @@ export class StoreNode implements EtcdBackend {
   }
 
   async moveLeader(targetId: bigint): Promise<void> {
+    this.refuseOnLearner();
     this.checkServing();
     if (!this.membership.members.has(targetId)) throw ServerErrors.badLeaderTransferee();
     const target = nodeIdOf(targetId);
@@ -1190,10 +1279,12 @@ export class StoreNode implements EtcdBackend {
   }
 
   members(): MemberInfo[] {
+    this.refuseOnLearner();
     return this.membership.list().map((m) => ({ ...m }));
   }
 
   async memberAdd(peerURLs: string[], isLearner = false): Promise<MemberInfo> {
+    this.refuseOnLearner();
     this.checkServing();
     if (this.isLeaderNow) return (await this.memberAddOnLeader(peerURLs, isLearner)).member;
     const r = await this.forward('memberAdd', { peerURLs, isLearner });
@@ -1218,7 +1309,8 @@ export class StoreNode implements EtcdBackend {
     }
     // As etcd's MemberAdd: the id hashes the peer URLs with the current time (no cluster token).
     const id = deriveMemberId(peerURLs, String(Math.floor(Date.now() / 1000)));
-    if (this.membership.members.has(id)) throw ClusterErrors.memberIdExists();
+    if (this.membership.members.has(id) || this.membership.removed.has(id))
+      throw ClusterErrors.memberIdExists();
     const index = await this.proposeMemberChange({
       op: 'add',
       id: nodeIdOf(id),
@@ -1232,6 +1324,7 @@ export class StoreNode implements EtcdBackend {
   }
 
   async memberRemove(id: bigint): Promise<void> {
+    this.refuseOnLearner();
     this.checkServing();
     if (!this.membership.members.has(id)) throw ServerErrors.memberNotFound();
     if (this.isLeaderNow) {
@@ -1263,6 +1356,7 @@ export class StoreNode implements EtcdBackend {
   }
 
   async memberUpdate(id: bigint, peerURLs: string[] = []): Promise<void> {
+    this.refuseOnLearner();
     this.checkServing();
     if (!this.membership.members.has(id)) throw ServerErrors.memberNotFound();
     if (this.isLeaderNow) {
@@ -1289,6 +1383,7 @@ export class StoreNode implements EtcdBackend {
   }
 
   async memberPromote(id: bigint): Promise<void> {
+    this.refuseOnLearner();
     this.checkServing();
     const m = this.membership.members.get(id);
     if (!m) throw ServerErrors.memberNotFound();
@@ -1319,13 +1414,13 @@ export class StoreNode implements EtcdBackend {
     });
   }
 
-  /** For /health: a leader, no alarm, and a linearizable read that completes. */
+  /** For /health: a leader, no alarm, and a linearizable read that completes (a learner's too). */
   async healthy(): Promise<{ ok: boolean; reason: string }> {
     if (this.fatal) return { ok: false, reason: this.fatal.message };
     if (!this.lead) return { ok: false, reason: 'RAFT NO LEADER' };
     if (this.sm.alarms().length) return { ok: false, reason: 'ALARM' };
     try {
-      await this.range({ key: Buffer.from('health'), limit: 1, keysOnly: true });
+      await this.readBarrier();
       return { ok: true, reason: '' };
     } catch (err) {
       return { ok: false, reason: (err as Error).message };

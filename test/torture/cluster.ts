@@ -139,7 +139,8 @@ export class TortureCluster {
       '--listen-metrics-urls',
       m.metricsURL,
       '--log-level',
-      'warn',
+      // TORTURE_LOG_LEVEL=info shows membership changes and snapshots in a failing member's output.
+      process.env.TORTURE_LOG_LEVEL ?? 'warn',
       ...(this.opts.extraArgs ?? []),
     ];
     m.proc = startProcess(process.execPath, args, { env: { TORTURE_PEER_HOSTS: JSON.stringify(hosts) } });

@@ -203,7 +203,10 @@ export class FaultSchedule {
         const oldId = m.id;
         await c.replace(m, kind === 'wipe');
         rec.detail = `id ${oldId} -> ${m.id}`;
-        await c.waitServing(m, 30_000);
+        await c.waitServing(m, 30_000).catch((err: Error) => {
+          // The new member's own account is the first thing needed to tell why it never served.
+          throw new Error(`${err.message}\n--- ${m.name} output ---\n${m.proc?.output().slice(-6000)}`);
+        });
         return;
       }
     }

@@ -52,8 +52,8 @@ export interface PeerHandler {
   onMessage(m: Message): void;
   onUnreachable(id: NodeId): void;
   onSnapshotStatus(id: NodeId, ok: boolean): void;
-  /** Name and client URLs a peer announced in its handshake. */
-  onPeerInfo(id: NodeId, name: string, clientURLs: string[]): void;
+  /** Name and URLs a peer announced in its handshake (peer URLs when it dialed this member). */
+  onPeerInfo(id: NodeId, name: string, clientURLs: string[], peerURLs?: string[]): void;
   /** A call forwarded by a follower (lease keep-alive, membership changes) to run here. */
   onCall(op: string, args: unknown): Promise<unknown>;
   /** The membership, for a member joining with --initial-cluster-state existing. */
@@ -499,7 +499,7 @@ export class PeerTransport implements Transport {
     s.write(
       jsonFrame(FrameKind.HelloOK, { name: this.handler.name(), clientURLs: this.handler.clientURLs() }),
     );
-    this.handler.onPeerInfo(h.from, h.name, h.clientURLs);
+    this.handler.onPeerInfo(h.from, h.name, h.clientURLs, h.peerURLs);
     return h;
   }
 
@@ -531,54 +531,87 @@ export class PeerTransport implements Transport {
   }
 }
 
+/** After the first answer to a join, how long the others get to answer too. */
+const JOIN_GRACE_MS = 1_000;
+
 /**
  * Asks the members at `urls` for the cluster's membership (a member started with
- * --initial-cluster-state existing, after `member add`). Tries each URL in turn.
+ * --initial-cluster-state existing, after `member add`). All are asked at once and the answer of the one
+ * that applied the most wins: a member that lags (one that just joined itself) may not have applied the
+ * latest changes, and could still list a removed member under the joiner's peer URLs.
  */
 export async function fetchMembership(urls: string[], timeoutMs: number): Promise<unknown> {
   const errors: string[] = [];
-  for (const u of urls) {
-    try {
-      return await new Promise((resolve, reject) => {
-        const { host, port } = hostPort(u);
-        const s = connect({ host, port });
-        const reader = new FrameReader(MAX_MESSAGE_FRAME);
-        const timer = setTimeout(() => s.destroy(new Error('timed out')), timeoutMs);
-        s.on('connect', () =>
-          s.write(
-            jsonFrame(FrameKind.Hello, {
-              purpose: 'join',
-              clusterId: '',
-              from: '',
-              to: '',
-              name: '',
-              clientURLs: [],
-              peerURLs: [],
-            } satisfies Hello),
-          ),
-        );
-        s.on('data', (chunk: Buffer) => {
-          try {
-            for (const f of reader.push(chunk)) {
-              if (f.kind === FrameKind.HelloOK) {
-                clearTimeout(timer);
-                s.destroy();
-                resolve(JSON.parse(f.payload.toString('utf8')));
-              }
-            }
-          } catch (err) {
-            s.destroy(err as Error);
-          }
-        });
-        s.on('error', (err) => {
-          clearTimeout(timer);
-          reject(err);
-        });
-        s.on('close', () => reject(new Error('connection closed')));
-      });
-    } catch (err) {
-      errors.push(`${u}: ${(err as Error).message}`);
+  const answers: { url: string; v: { appliedIndex?: number } }[] = [];
+  await new Promise<void>((done) => {
+    let pending = urls.length;
+    let grace: NodeJS.Timeout | undefined;
+    const settle = () => {
+      if (--pending === 0) {
+        clearTimeout(grace);
+        done();
+      }
+    };
+    if (pending === 0) done();
+    for (const u of urls) {
+      askMembership(u, timeoutMs).then(
+        (v) => {
+          answers.push({ url: u, v: v as { appliedIndex?: number } });
+          grace ??= setTimeout(done, JOIN_GRACE_MS);
+          settle();
+        },
+        (err: Error) => {
+          errors.push(`${u}: ${err.message}`);
+          settle();
+        },
+      );
     }
-  }
-  throw new Error(`cannot get the cluster membership from any peer (${errors.join('; ')})`);
+  });
+  if (answers.length === 0)
+    throw new Error(`cannot get the cluster membership from any peer (${errors.join('; ')})`);
+  answers.sort((a, b) => (b.v.appliedIndex ?? 0) - (a.v.appliedIndex ?? 0));
+  return answers[0]!.v;
+}
+
+function askMembership(u: string, timeoutMs: number): Promise<unknown> {
+  return new Promise((resolve, reject) => {
+    const { host, port } = hostPort(u);
+    const s = connect({ host, port });
+    const reader = new FrameReader(MAX_MESSAGE_FRAME);
+    const timer = setTimeout(() => s.destroy(new Error('timed out')), timeoutMs);
+    s.on('connect', () =>
+      s.write(
+        jsonFrame(FrameKind.Hello, {
+          purpose: 'join',
+          clusterId: '',
+          from: '',
+          to: '',
+          name: '',
+          clientURLs: [],
+          peerURLs: [],
+        } satisfies Hello),
+      ),
+    );
+    s.on('data', (chunk: Buffer) => {
+      try {
+        for (const f of reader.push(chunk)) {
+          if (f.kind === FrameKind.HelloOK) {
+            clearTimeout(timer);
+            s.destroy();
+            resolve(JSON.parse(f.payload.toString('utf8')));
+          }
+        }
+      } catch (err) {
+        s.destroy(err as Error);
+      }
+    });
+    s.on('error', (err) => {
+      clearTimeout(timer);
+      reject(err);
+    });
+    s.on('close', () => {
+      clearTimeout(timer);
+      reject(new Error('connection closed'));
+    });
+  });
 }
