@@ -94,10 +94,7 @@ test(
   },
 );
 
-// Removing a member and adding it back with a fresh data dir (member-churn, wipe) can leave the re-added
-// member unable to serve: seed 303 churned s0 then s1 two seconds apart and s1 never came back (a known bug,
-// docs/torture.md). Until it is fixed those two kinds run in their own test, behind TORTURE_CHURN=1, so
-// that the rest of the evidence stays a reliable CI gate.
+// Membership churn and wiped members run in a test of their own, beside the kinds that keep every member.
 const CHURN: FaultKind[] = ['member-churn', 'wipe'];
 
 test('three members: kills, pauses, partitions, one-way drops and delays', { timeout: 240_000 }, async () => {
@@ -116,12 +113,7 @@ test('three members: kills, pauses, partitions, one-way drops and delays', { tim
 
 test(
   'three members: membership churn and wiped members',
-  {
-    timeout: 240_000,
-    skip:
-      process.env.TORTURE_CHURN !== '1' &&
-      'known bug: a member removed and re-added soon after another may never serve (docs/torture.md); TORTURE_CHURN=1 runs it',
-  },
+  { timeout: 240_000 },
   async () => {
     const s = await torture(303, 3, 25, [
       'kill-leader',
