@@ -10,9 +10,15 @@ export function committedIndex(
 ): number {
   const n = voters.size;
   if (n === 0) return Number.MAX_SAFE_INTEGER;
+  // Insertion sort, descending: a handful of voters, on every acknowledgement the leader receives.
   const matches: number[] = [];
-  for (const id of voters) matches.push(matchOf(id) ?? 0);
-  matches.sort((a, b) => b - a);
+  for (const id of voters) {
+    const v = matchOf(id) ?? 0;
+    let i = matches.length;
+    matches.push(v);
+    for (; i > 0 && matches[i - 1]! < v; i--) matches[i] = matches[i - 1]!;
+    matches[i] = v;
+  }
   // Descending order: the (n/2+1)-th highest is held by a majority.
   return matches[Math.floor(n / 2)]!;
 }
