@@ -111,18 +111,14 @@ test('three members: kills, pauses, partitions, one-way drops and delays', { tim
   }
 });
 
-test(
-  'three members: membership churn and wiped members',
-  { timeout: 240_000 },
-  async () => {
-    const s = await torture(303, 3, 25, [
-      'kill-leader',
-      'kill-follower',
-      'pause',
-      'partition-majority',
-      ...CHURN,
-    ]);
-    const got = attempted(s);
-    for (const k of CHURN) assert.ok(got.includes(k), `fault ${k} never tried (got ${got.join(',')})`);
-  },
-);
+test('three members: membership churn and wiped members', { timeout: 240_000 }, async () => {
+  const s = await torture(303, 3, 25, [
+    'kill-leader',
+    'kill-follower',
+    'pause',
+    'partition-majority',
+    ...CHURN,
+  ]);
+  const got = attempted(s);
+  for (const k of CHURN) assert.ok(got.includes(k), `fault ${k} never tried (got ${got.join(',')})`);
+});
