@@ -106,20 +106,34 @@ function fnvU32(h: number, v: number): number {
 }
 
 /**
- * Proposal payloads are 5 bytes, a tag and a 32-bit sequence number, so that proposing and applying them costs
- * no text encoding; the liveness marker is the only payload with the other tag.
+ * Proposal n's payload is the ASCII text `p${n}`, written byte by byte rather than through TextEncoder (this
+ * runs per proposal); its length matters, since small maxSizePerMsg limits count entries by bytes.
  */
-const TAG_PROPOSAL = 0x70; // 'p'
-const TAG_MARKER = 0x66; // 'f'
-
-function payload(tag: number, n: number): Uint8Array {
-  const b = new Uint8Array(5);
-  b[0] = tag;
-  b[1] = n & 0xff;
-  b[2] = (n >>> 8) & 0xff;
-  b[3] = (n >>> 16) & 0xff;
-  b[4] = n >>> 24;
+function proposalPayload(n: number): Uint8Array {
+  let digits = 1;
+  for (let x = n; x >= 10; x = Math.floor(x / 10)) digits++;
+  const b = new Uint8Array(1 + digits);
+  b[0] = 0x70; // 'p'
+  for (let i = digits, x = n; i >= 1; i--, x = Math.floor(x / 10)) b[i] = 0x30 + (x % 10);
   return b;
+}
+
+/** The n of a `p${n}` payload, or -1 when it is not one. */
+function proposalNumber(d: Uint8Array): number {
+  if (d.length < 2 || d.length > 11 || d[0] !== 0x70) return -1;
+  let n = 0;
+  for (let i = 1; i < d.length; i++) {
+    const c = d[i]! - 0x30;
+    if (c < 0 || c > 9) return -1;
+    n = n * 10 + c;
+  }
+  return n;
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
 
 const enc = new TextEncoder();
@@ -145,6 +159,8 @@ export class Simulation {
   /** committed[n] = 1 once proposal n was applied by some member. */
   private committed = new Uint8Array(1024);
   private markerCommitted = false;
+  /** The liveness check's proposal, `final-${seed}`. */
+  private readonly markerData: Uint8Array;
   private readonly pendingReads = new Map<string, PendingRead>();
   private readSeq = 0;
   private dropRate = 0.05;
@@ -176,6 +192,7 @@ export class Simulation {
 
   constructor(private readonly opts: SimOptions) {
     this.rng = new Rng(opts.seed);
+    this.markerData = enc.encode(`final-${opts.seed}`);
     this.netRng = this.rng.fork();
     this.preVote = this.rng.chance(0.7);
     this.checkQuorum = this.rng.chance(0.7);
@@ -433,15 +450,13 @@ export class Simulation {
       }
     } else if (e.data.length > 0) {
       const d = e.data;
-      if (d.length !== 5)
-        throw new InvariantViolation(`${m.id} applied a payload of ${d.length} bytes at ${e.index}`);
-      if (d[0] === TAG_MARKER) {
+      const n = proposalNumber(d);
+      if (n < 0 && sameBytes(d, this.markerData)) {
         if (!this.markerCommitted) this.counts.proposalsCommitted++;
         this.markerCommitted = true;
         return;
       }
-      const n = (d[1]! | (d[2]! << 8) | (d[3]! << 16) | (d[4]! << 24)) >>> 0;
-      if (d[0] !== TAG_PROPOSAL || n >= this.proposalSeq) {
+      if (n < 0 || n >= this.proposalSeq) {
         throw new InvariantViolation(`${m.id} applied a payload that was never proposed at ${e.index}`);
       }
       if (this.committed[n] === 0) {
@@ -485,10 +500,10 @@ export class Simulation {
       this.committed = grown;
     }
     this.counts.proposals += n;
-    if (n === 1) m.node!.propose(payload(TAG_PROPOSAL, this.proposalSeq++));
+    if (n === 1) m.node!.propose(proposalPayload(this.proposalSeq++));
     else {
       const datas: Uint8Array[] = [];
-      for (let i = 0; i < n; i++) datas.push(payload(TAG_PROPOSAL, this.proposalSeq++));
+      for (let i = 0; i < n; i++) datas.push(proposalPayload(this.proposalSeq++));
       m.node!.proposeBatch(datas);
     }
   }
@@ -592,8 +607,7 @@ export class Simulation {
       }
       if ((this.now + m.tickPhase) % TICK === 0) m.node.tick();
       // Members do not always process their Ready at once: a crash in between loses unpersisted state.
-      // (The draws come after hasReady: with nothing ready there is nothing to delay or to crash in between.)
-      if (m.node.hasReady() && (!this.faults || this.rng.chance(0.7))) {
+      if (!this.faults || this.rng.chance(0.7)) {
         const crashMidway = this.faults && this.rng.chance(0.0005);
         this.handleReady(m, crashMidway);
       }
@@ -681,7 +695,6 @@ export class Simulation {
     for (const m of this.members.values()) if (!m.node && m.removedAt === undefined) this.restart(m);
     this.log('--- faults stopped: liveness check');
     const marker = `final-${this.opts.seed}`;
-    const markerData = payload(TAG_MARKER, this.opts.seed);
     // The marker queues behind whatever the leader appended but has not committed yet.
     let uncommitted = 0;
     for (const m of this.memberList)
@@ -695,7 +708,7 @@ export class Simulation {
       if (this.now - lastTry >= 5 * TICK) {
         lastTry = this.now;
         const target = this.leaderMember() ?? this.pickAlive(true);
-        target?.node!.propose(markerData);
+        target?.node!.propose(this.markerData);
       }
       this.stepOnce();
     }
