@@ -1132,9 +1132,10 @@ export class StoreNode implements EtcdBackend {
   private knownPeers = new Set<string>();
   /**
    * Members of the cluster this member may not have in its membership, with their peer URLs: those it
-   * learned when joining, and unknown ones that connected to it. Dropped only when removed. A member that joined restores the leader's snapshot, whose
-   * membership can predate members added since (the leader itself among them): without these it could
-   * not answer them until it has applied their addition, which it learns from them.
+   * learned when joining, and unknown ones that connected to it; dropped only when removed. A member that
+   * joined restores the leader's snapshot, whose membership can predate members added since (the leader
+   * itself among them): without these it could not answer them until it has applied their addition, which
+   * it learns from them.
    */
   private readonly remotes = new Map<string, string[]>();
 
