@@ -8,7 +8,7 @@ import { Logger } from '../../../common/index.js';
 import { freePorts, waitFor } from '../../../test/support/index.js';
 import { decodeMessage, encodeMessage } from './codec.js';
 import { encodeFrame, FrameKind, FrameReader, FrameError } from './framing.js';
-import { PeerTransport, SNAPSHOT_CHUNK, type PeerHandler } from './transport.js';
+import { PeerTransport, SNAPSHOT_CHUNK, fetchMembership, type PeerHandler } from './transport.js';
 
 test('codec: a message with entries, context and a snapshot round-trips', () => {
   const m = newMessage({
@@ -122,5 +122,29 @@ test('transport: same cluster delivers messages, calls and a multi-chunk snapsho
     assert.equal(gotC.length, 0);
   } finally {
     await Promise.all([a.close(), b.close(), c.close()]);
+  }
+});
+
+test('join: the membership comes from the peer that applied the most, whichever answers first', async () => {
+  const [pa, pb, dead] = await freePorts(3);
+  const log = new Logger('peer-test', 'error');
+  const lagging = {
+    ...handler('a', 'c1', [], []),
+    membershipForJoin: () => ({ who: 'a', appliedIndex: 10 }),
+  };
+  const ahead = { ...handler('b', 'c1', [], []), membershipForJoin: () => ({ who: 'b', appliedIndex: 12 }) };
+  const a = new PeerTransport(lagging, log);
+  const b = new PeerTransport(ahead, log);
+  try {
+    await a.listen([`http://127.0.0.1:${pa}`]);
+    await b.listen([`http://127.0.0.1:${pb}`]);
+    const urls = [`http://127.0.0.1:${dead}`, `http://127.0.0.1:${pa}`, `http://127.0.0.1:${pb}`];
+    assert.deepEqual(await fetchMembership(urls, 2000), { who: 'b', appliedIndex: 12 });
+    await assert.rejects(
+      fetchMembership([`http://127.0.0.1:${dead}`], 2000),
+      /cannot get the cluster membership/,
+    );
+  } finally {
+    await Promise.all([a.close(), b.close()]);
   }
 });
