@@ -1,10 +1,12 @@
 // Membership churn back to back (the torture seed 303 finding): two members of three are removed and re-added
 // with the same peer URL and a fresh data dir, one right after the other, and the second new member's first
 // snapshot comes from a leader that joined after that snapshot was taken. Every member must serve and agree.
+// And removals are remembered across restarts: a member removed while down is told so by restarted members.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { waitFor } from '../support/index.js';
 import { TortureCluster, type Member } from '../torture/cluster.js';
+import { StoreCluster, type ClusterMember } from '../../store/server/cluster-testing.js';
 
 const put = (m: Member, k: string, v: string) =>
   m.client.call('kv', 'Put', { key: Buffer.from(k), value: Buffer.from(v) }, 5000);
@@ -84,6 +86,43 @@ test(
         (list.members as { ID: string }[]).map((x) => BigInt(x.ID).toString(16)).sort(),
         [s0.id, s1.id, s2.id].sort(),
       );
+    } finally {
+      await c.destroy();
+    }
+  },
+);
+
+test(
+  'a member removed while down is told so after every other member restarted (removed ids persist)',
+  { timeout: 120_000 },
+  async () => {
+    // --snapshot-count 50: the removal is in a snapshot by the time the others restart, not only in the WAL.
+    const c = await StoreCluster.start(3, { extraArgs: ['--snapshot-count', '50'] });
+    try {
+      const [a, b, gone] = c.members as [ClusterMember, ClusterMember, ClusterMember];
+      const id = (await c.status(gone)).memberId;
+      await c.stop(gone);
+      // The stopped member may have led: retry until the others have a leader that takes the removal.
+      await waitFor(
+        'member remove',
+        async () => {
+          const r = await c.etcdctl(['member', 'remove', id], [a, b]);
+          return r.code === 0 || /member not found/.test(r.stderr);
+        },
+        { timeoutMs: 30_000, intervalMs: 300 },
+      );
+      for (let i = 0; i < 120; i++)
+        await a.client.kv.Put({ key: Buffer.from(`k${i}`), value: Buffer.from('v') });
+      // Both others restart: what they know of the removal comes from their data dirs only.
+      for (const m of [a, b]) await c.kill9(m);
+      await Promise.all([a, b].map((m) => c.restart(m)));
+      await c.restart(gone, false);
+      const p = gone.proc!;
+      await waitFor('the removed member to stop', () => p.child.exitCode !== null, { timeoutMs: 30_000 });
+      assert.match(p.output(), /permanently removed from the cluster/);
+      assert.match(c.logs(), /was removed from cluster/);
+    } catch (err) {
+      throw new Error(`${(err as Error).message}\n${c.logs()}`, { cause: err });
     } finally {
       await c.destroy();
     }
