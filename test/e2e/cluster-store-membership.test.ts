@@ -374,11 +374,15 @@ test(
       r = await c.etcdctl(['member', 'remove', lid], [leader]);
       assert.equal(r.code, 0, r.stderr);
       serving.splice(serving.indexOf(leader), 1);
-      await c.forget(leader);
-      const rest = c.members;
+      const rest = c.members.filter((m) => m !== leader);
       assert.equal(rest.length, 2);
       const newLeader = await c.waitLeader(rest, 30_000);
       assert.notEqual(newLeader, leader);
+      // The removed leader stops by itself, as etcd's does.
+      const lproc = leader.proc!;
+      await waitFor('the removed leader to stop', () => lproc.child.exitCode !== null, { timeoutMs: 30_000 });
+      assert.match(lproc.output(), /permanently removed from the cluster/);
+      await c.forget(leader);
       await write('leader removed');
       mark('leader removal to a new leader', ts);
 
