@@ -51,7 +51,7 @@ interface PhaseStats {
 /**
  * A closed-loop writer and a linearizable reader over the members in `serving`, round-robin, each request
  * with a deadline of REQUEST_DEADLINE_MS (so a request lost in a leader change shows as a failure and a
- * gap, not as one long wait); a failed request is counted against the current phase and retried on the
+ * gap, not as one long wait); a failed request counts against the step it was sent in and is retried on the
  * next member. The writer puts `live/<n>`; the reader reads back the last key acknowledged before its
  * read was sent, which a linearizable read must find.
  */
