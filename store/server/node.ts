@@ -478,6 +478,7 @@ export class StoreNode implements EtcdBackend {
 
     if (!isEmptySnapshot(rd.snapshot)) this.restoreFromSnapshot(rd.snapshot!);
     for (const e of rd.committedEntries) this.applyEntry(e);
+    for (const retry of [...this.owedProgress]) retry();
     for (const rs of rd.readStates) this.onReadState(rs.index, rs.ctx);
 
     this.rn.advance();
@@ -919,8 +920,41 @@ export class StoreNode implements EtcdBackend {
       };
       return { watch: refuse, cancel: refuse, requestProgress: refuse, pause() {}, resume() {}, close() {} };
     }
+    // A progress notification promises every event up to its revision was sent. A watch that starts ahead
+    // of this member's revision (resumed here from a member that was ahead, as a client with several
+    // endpoints does) must not get one below its start revision - 1: a client taking it as a bookmark would
+    // step back (etcd#20221). `floors` maps each such watcher to that lowest revision until it has seen an
+    // event; `starts` pairs create requests with their created responses, which come in request order.
+    const starts: number[] = [];
+    const floors = new Map<number, number>();
+    const floor = () => Math.max(0, ...floors.values());
+    let owed: (() => void) | undefined;
     const ws = this.sm.newWatchStream({
-      onResponse: (r) =>
+      onResponse: (r) => {
+        if (r.created) {
+          const start = starts.shift() ?? 0;
+          if (!r.canceled && start - 1 > r.revision) floors.set(r.watchId, start - 1);
+        } else if (r.canceled || r.events.length > 0) {
+          floors.delete(r.watchId);
+        } else if (
+          floors.size > 0 &&
+          r.revision < (r.watchId === -1 ? floor() : (floors.get(r.watchId) ?? 0))
+        ) {
+          // A periodic notification is just skipped; a requested one is sent once this member gets there.
+          if (r.watchId === -1 && !owed) {
+            const retry = () => {
+              if (closed) this.owedProgress.delete(retry);
+              else if (this.sm.kv.rev() >= floor()) {
+                this.owedProgress.delete(retry);
+                owed = undefined;
+                ws.requestProgress();
+              }
+            };
+            owed = retry;
+            this.owedProgress.add(retry);
+          }
+          return;
+        }
         send({
           header: this.header(r.revision),
           watchId: r.watchId,
@@ -930,14 +964,21 @@ export class StoreNode implements EtcdBackend {
           cancelReason: r.cancelReason ?? '',
           fragment: false,
           events: r.events,
-        }),
+        });
+      },
     });
     this.watchStreams++;
     this.metrics.watchStreams.set(this.watchStreams);
     let closed = false;
     return {
       watch: (req) => {
-        ws.watch(req as any);
+        starts.push(Number(req.startRevision ?? 0));
+        try {
+          ws.watch(req as any);
+        } catch (err) {
+          starts.pop();
+          throw err;
+        }
         this.updateWatcherGauge();
       },
       cancel: (id) => {
@@ -950,6 +991,7 @@ export class StoreNode implements EtcdBackend {
       close: () => {
         if (closed) return;
         closed = true;
+        if (owed) this.owedProgress.delete(owed);
         ws.close();
         this.watchStreams--;
         this.metrics.watchStreams.set(this.watchStreams);
@@ -957,6 +999,9 @@ export class StoreNode implements EtcdBackend {
       },
     };
   }
+
+  /** Requested progress notifications that wait for this member's revision to reach a watch's start. */
+  private readonly owedProgress = new Set<() => void>();
 
   private updateWatcherGauge(): void {
     const c = this.sm.watchable.watcherCount();
