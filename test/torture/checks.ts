@@ -242,16 +242,15 @@ export function checkWatcher(w: WatcherLog, store: StoreHistory, compactionOff: 
         r,
       ]);
     if (r.progress) {
-      // Bookmarkable: a progress notification at P promises every event <= P was delivered.
-      // Monotonic within a stream. A resumed stream on a lagging member may report an older revision (all
-      // events up to it were delivered, so it promises nothing false); that is not a violation.
-      const streamLast = lastOnStream.get(r.stream) ?? 0;
-      if (r.headerRev < streamLast) {
-        bad(
-          'progress',
-          `progress notification at ${r.headerRev} after an event at ${streamLast} on the same stream`,
-          [r],
-        );
+      // Bookmarkable: a progress notification at P promises every event <= P was delivered. It never goes
+      // back for the watcher, across streams too: a resumed stream starts after what the watcher already
+      // knew, and a client taking the notification as its resume point must not step back (etcd#20221).
+      const known = Math.max(delivered, lastRev);
+      if (r.headerRev < known) {
+        const where = r.stream !== undefined && lastOnStream.has(r.stream) ? 'on the same stream' : 'resumed';
+        bad('progress', `progress notification at ${r.headerRev} below ${known} already known (${where})`, [
+          r,
+        ]);
       }
       for (let rev = Math.max(delivered + 1, w.startRev); rev <= Math.min(r.headerRev, store.last); rev++) {
         if (store.eventsAt(rev).length) {
