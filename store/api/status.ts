@@ -33,6 +33,11 @@ export class RpcError extends Error implements CodedError {
 export const ServerErrors = {
   requestTooLarge: () => new RpcError(status.INVALID_ARGUMENT, 'etcdserver: request is too large'),
   timeout: () => new RpcError(status.UNAVAILABLE, 'etcdserver: request timed out'),
+  timeoutDueToLeaderFail: () =>
+    new RpcError(
+      status.UNAVAILABLE,
+      'etcdserver: request timed out, possibly due to previous leader failure',
+    ),
   noLeader: () => new RpcError(status.UNAVAILABLE, 'etcdserver: no leader'),
   stopped: () => new RpcError(status.UNAVAILABLE, 'etcdserver: server stopped'),
   tooManyRequests: () => new RpcError(status.RESOURCE_EXHAUSTED, 'etcdserver: too many requests'),

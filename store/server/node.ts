@@ -496,9 +496,13 @@ export class StoreNode implements EtcdBackend {
     if (st.voters.length === 1 && st.voters[0] === this.nodeId && st.role !== 'leader') this.rn.campaign();
   }
 
+  /** When this member last saw a leader elected (ms since epoch); 0 before the first. */
+  private leaderElectedAt = 0;
+
   private onSoftState(lead: string, role: string): void {
     const wasLeader = this.isLeaderNow;
     if (lead !== this.lead) {
+      if (lead) this.leaderElectedAt = Date.now();
       this.metrics.leaderChanges.inc();
       this.log.info(lead ? 'leader elected' : 'leader lost', { leader: lead, term: this.term, role });
     }
@@ -566,7 +570,7 @@ export class StoreNode implements EtcdBackend {
     this.log.error('fatal error in the raft loop; stopping', { error: this.fatal.message });
     for (const [, w] of this.waiters) {
       clearTimeout(w.timer);
-      w.reject(new RpcError(14, `etcdserver: ${this.fatal.message}`));
+      w.reject(this.fatalError());
     }
     this.waiters.clear();
     this.onFatal?.(this.fatal);
@@ -639,11 +643,12 @@ export class StoreNode implements EtcdBackend {
     const id = this.ids.next();
     const data = encodeRequest({ ...req, id } as RaftRequest);
     if (data.length > this.cfg.maxRequestBytes) throw ServerErrors.requestTooLarge();
+    const startedAt = Date.now();
     return new Promise<T>((resolve, reject) => {
       const timer = setTimeout(() => {
         if (this.waiters.delete(id)) {
           this.metrics.proposalsFailed.inc();
-          reject(ServerErrors.timeout());
+          reject(this.proposalTimeout(startedAt));
         }
       }, this.cfg.requestTimeoutMs);
       this.waiters.set(id, { resolve: resolve as (v: unknown) => void, reject, timer });
@@ -659,8 +664,26 @@ export class StoreNode implements EtcdBackend {
     });
   }
 
+  /** What a client is told once the member has stopped serving (UNAVAILABLE, in etcd's words). */
+  private fatalError(): RpcError {
+    const msg = this.fatal!.message;
+    return new RpcError(14, msg.startsWith('etcdserver: ') ? msg : `etcdserver: ${msg}`);
+  }
+
+  /**
+   * A proposal that timed out. As etcd: if a new leader was elected after the request started and the old
+   * one was lost around then (within two election timeouts before the election), the old leader's failure is
+   * the likely cause, and the message says so.
+   */
+  private proposalTimeout(startedAt: number): RpcError {
+    const elected = this.leaderElectedAt;
+    if (startedAt < elected && startedAt > elected - 2 * this.cfg.electionTimeoutMs)
+      return ServerErrors.timeoutDueToLeaderFail();
+    return ServerErrors.timeout();
+  }
+
   private checkServing(): void {
-    if (this.fatal) throw new RpcError(14, `etcdserver: ${this.fatal.message}`);
+    if (this.fatal) throw this.fatalError();
     if (this.stopped) throw ServerErrors.stopped();
   }
 
@@ -1049,7 +1072,9 @@ export class StoreNode implements EtcdBackend {
     this.refuseOnLearner();
     this.checkServing();
     try {
-      return this.sm.hashKV(revision);
+      // Hashing a large key space takes tens of milliseconds: the async form yields between chunks so Raft
+      // heartbeats and other requests are not held up behind it.
+      return await this.sm.hashKVAsync(revision);
     } catch (err) {
       throw asEtcd(err);
     }
