@@ -252,6 +252,17 @@ export class StoreNode implements EtcdBackend {
       }
       if (hardState) storage.setHardState(hardState);
       storage.append(entries);
+      let peers: string[] | undefined;
+      if (!snap && entries.length === 0 && !(hardState && hardState.term > 0) && bootstrapped(memberDir)) {
+        // It stopped after creating its WAL but before its bootstrap entries were durable: start it as new
+        // again. Started with an empty log instead, it would learn the membership from the leader one entry
+        // at a time, and having applied only "add <first member>", that member would be a cluster of one
+        // voter of its own and could elect itself (found by the Raft simulator, seed 8091 with 5 nodes).
+        peers = [...membership.members.keys()].map(nodeIdOf);
+        log.warn('member stopped before its first entries were durable; bootstrapping it again', {
+          member: metadata.memberId,
+        });
+      }
       log.info('restarting member', {
         member: metadata.memberId,
         snapshotIndex,
@@ -260,7 +271,7 @@ export class StoreNode implements EtcdBackend {
       });
       const memberId = meta.memberId;
       return StoreNode.finish(cfg, log, metrics, {
-        peers: undefined,
+        peers,
         membership,
         memberId,
         storage,
@@ -320,7 +331,7 @@ export class StoreNode implements EtcdBackend {
     if (!self) throw new Error(`member ${cfg.name} is not in --initial-cluster`);
     self.clientURLs = [...cfg.advertiseClientURLs];
     // The membership file first: a WAL without it would be a member that cannot say who its peers are.
-    await writeMembershipFile(memberDir, membership);
+    await writeMembershipFile(memberDir, membership, true);
     wal = await WAL.create(
       walDir,
       { memberId: nodeIdOf(self.id), clusterId: nodeIdOf(membership.clusterId) },
@@ -1588,12 +1599,17 @@ export type { HardState };
 const MEMBERSHIP_FILE = 'cluster.json';
 
 /** Written once at bootstrap (temp file, fsync, rename); snapshots carry the membership after that. */
-async function writeMembershipFile(memberDir: string, m: Membership): Promise<void> {
+/**
+ * `bootstrap`: this member was created to start a new cluster (its first entries are the members' additions,
+ * which restart needs to know if it stopped before they were durable).
+ */
+async function writeMembershipFile(memberDir: string, m: Membership, bootstrap = false): Promise<void> {
   const file = join(memberDir, MEMBERSHIP_FILE);
   const tmp = `${file}.tmp`;
   const fh = await open(tmp, 'w', 0o600);
   try {
-    await fh.writeFile(JSON.stringify(m.toJSON(), null, 2) + '\n');
+    const json = bootstrap ? { ...(m.toJSON() as object), bootstrap: true } : m.toJSON();
+    await fh.writeFile(JSON.stringify(json, null, 2) + '\n');
     await fh.sync();
   } finally {
     await fh.close();
@@ -1604,6 +1620,18 @@ async function writeMembershipFile(memberDir: string, m: Membership): Promise<vo
     await dir.sync();
   } finally {
     await dir.close();
+  }
+}
+
+/** Whether the membership file says this member was created to start a new cluster. */
+function bootstrapped(memberDir: string): boolean {
+  try {
+    return (
+      (JSON.parse(readFileSync(join(memberDir, MEMBERSHIP_FILE), 'utf8')) as { bootstrap?: boolean })
+        .bootstrap === true
+    );
+  } catch {
+    return false;
   }
 }
 
