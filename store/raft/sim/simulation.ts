@@ -82,6 +82,8 @@ interface Member {
   lastCommit: number;
   lastLeaderTerm: number;
   snapshotsInstalled: number;
+  /** The founding members it was started with (undefined for a member that joined later). */
+  bootstrapPeers: NodeId[] | undefined;
   /** termOrUndefined of the current node's log, made once per start rather than per Ready. */
   termOf: (index: number) => number | undefined;
 }
@@ -232,6 +234,7 @@ export class Simulation {
       lastLeaderTerm: 0,
       snapshotsInstalled: 0,
       termOf: () => undefined,
+      bootstrapPeers: peers,
     };
     this.members.set(id, m);
     this.memberList.push(m);
@@ -480,11 +483,19 @@ export class Simulation {
   }
 
   private restart(m: Member): void {
-    this.start(m, undefined);
+    // A founding member that crashed before its first Ready was durable bootstraps again, as the server
+    // does: it never sent anything (sending follows persisting), so that is the same as a slow start. Restarted
+    // with an empty log instead, it would learn the membership one committed entry at a time, and having
+    // applied only "add n1", n1 would be a one-voter cluster of its own (5 nodes, seed 8091).
+    const s = m.storage;
+    const nothingPersisted =
+      s.lastIndex() === 0 && s.snapshot().metadata.index === 0 && s.initialState().hardState.term === 0;
+    const again = nothingPersisted && m.bootstrapPeers !== undefined;
+    this.start(m, again ? m.bootstrapPeers : undefined);
     this.counts.restarts++;
     const r = m.node!.raft;
     this.log(
-      `${m.id} restarted: term ${r.term} commit ${r.log.committed} applied ${m.appliedIndex} last ${r.log.lastIndex()}`,
+      `${m.id} restarted${again ? ' (nothing was persisted: bootstrapping again)' : ''}: term ${r.term} commit ${r.log.committed} applied ${m.appliedIndex} last ${r.log.lastIndex()}`,
     );
   }
 
