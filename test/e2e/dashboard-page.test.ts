@@ -250,9 +250,17 @@ describe('dashboard page', { skip }, () => {
 
   it('pauses and filters the event stream', T, async () => {
     await page.fill('#ev-filter', '/registry/leases/');
-    await page.waitForFunction(() => document.querySelectorAll('#events tr').length > 0, null, {
-      timeout: 15_000,
-    });
+    // The filter applies on the page's next render: wait until the list shows only matching rows.
+    await page
+      .waitForFunction(
+        () => {
+          const rows = [...document.querySelectorAll('#events tr')];
+          return rows.length > 0 && rows.every((r) => (r.textContent ?? '').includes('/registry/leases/'));
+        },
+        null,
+        { timeout: 15_000 },
+      )
+      .catch(fail('only /registry/leases/ rows after filtering'));
     const rows = () => page.$$eval('#events tr', (r) => r.map((x) => x.textContent ?? ''));
     assert.ok((await rows()).every((r) => r.includes('/registry/leases/')));
     await page.click('#ev-pause');
