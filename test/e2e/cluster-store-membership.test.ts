@@ -8,37 +8,17 @@
 import { test } from 'node:test';
 import { createHash } from 'node:crypto';
 import assert from 'node:assert/strict';
-import { StoreCluster, type ClusterMember } from '../../store/server/cluster-testing.js';
+import { StoreCluster, bulkLoad, type ClusterMember } from '../../store/server/cluster-testing.js';
 import { rawClient, type RawEtcdClient } from '../../store/api/index.js';
 import { waitFor } from '../support/index.js';
 
 const KEYS = Number(process.env['CLUSTER_WALK_KEYS'] ?? 100_000);
-const TXN_OPS = 128; // etcd's default --max-txn-ops
 /** Longest time without a successful write or read allowed around the leader's removal (election 1 s). */
 const LEADER_REMOVAL_MAX_GAP_MS = 6_000;
 /** Longest time without a success at any other step: only request latency on a loaded machine. */
 const OTHER_MAX_GAP_MS = 5_000;
 /** The live traffic's per-request deadline (the server's own --request-timeout is 7 s). */
 const REQUEST_DEADLINE_MS = 3_000;
-
-/** Writes `keys` keys as Txns of 128 puts, 8 at once: one Raft entry per Txn. */
-async function bulkLoad(client: RawEtcdClient, prefix: string, keys: number, valueBytes: number) {
-  const value = Buffer.alloc(valueBytes, 'k');
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: 8 }, async () => {
-      while (next < keys) {
-        const from = next;
-        next = Math.min(keys, next + TXN_OPS);
-        const success = [];
-        for (let i = from; i < next; i++)
-          success.push({ requestPut: { key: Buffer.from(`${prefix}${String(i).padStart(6, '0')}`), value } });
-        const r = await client.kv.Txn({ compare: [], success, failure: [] });
-        assert.equal(r.succeeded, true);
-      }
-    }),
-  );
-}
 
 interface PhaseStats {
   writeFailures: string[];
@@ -236,7 +216,7 @@ test(
       const leader0 = await c.waitLeader();
       let ts = Date.now();
       live.setPhase('bulk load');
-      await bulkLoad(leader0.client, 'bulk/', KEYS, 200);
+      await bulkLoad([leader0.client], 'bulk/', KEYS, 200);
       const bulkRev = Number((await leader0.client.kv.Range({ key: Buffer.from('bulk/') })).header.revision);
       mark('bulk load', ts);
       await write('before');

@@ -5,36 +5,11 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { StoreCluster } from '../../store/server/cluster-testing.js';
-import type { RawEtcdClient } from '../../store/api/index.js';
+import { BULK_TXN_OPS, StoreCluster, bulkLoad } from '../../store/server/cluster-testing.js';
 
 const KEYS = Number(process.env['CLUSTER_SNAPSHOT_KEYS'] ?? 50_000);
-const TXN_OPS = 128; // etcd's default --max-txn-ops
 const SNAPSHOT_COUNT = 100;
 const CATCHUP_ENTRIES = 10;
-
-/**
- * Writes `keys` keys as Txns of `opsPerTxn` puts, `inFlight` at once over the given clients: one Raft
- * entry per Txn, so 50,000 keys are ~400 entries instead of 50,000.
- */
-async function bulkLoad(clients: RawEtcdClient[], prefix: string, keys: number, valueBytes: number) {
-  const value = Buffer.alloc(valueBytes, 'x');
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: 8 }, async (_, w) => {
-      const client = clients[w % clients.length]!;
-      while (next < keys) {
-        const from = next;
-        next = Math.min(keys, next + TXN_OPS);
-        const success = [];
-        for (let i = from; i < next; i++)
-          success.push({ requestPut: { key: Buffer.from(`${prefix}${String(i).padStart(6, '0')}`), value } });
-        const r = await client.kv.Txn({ compare: [], success, failure: [] });
-        assert.equal(r.succeeded, true);
-      }
-    }),
-  );
-}
 
 /** The `index=` of every log line with this message (our logger writes `msg key=json ...`). */
 function loggedIndexes(output: string, msg: string): number[] {
@@ -82,7 +57,7 @@ test(
       await c.restart(follower);
       const rev = await c.waitConverged(c.members, 120_000);
       const catchMs = Date.now() - tCatch;
-      assert.ok(rev > KEYS / TXN_OPS, `revision ${rev}`);
+      assert.ok(rev > KEYS / BULK_TXN_OPS, `revision ${rev}`);
 
       // Caught up by a snapshot, not by entries: the leader sent one past the follower's old index, the
       // follower received it and keeps it as its own snap file.
