@@ -8,6 +8,7 @@ import {
   huffmanDecode,
   peek,
   rewriteAuthority,
+  rewriteStream,
 } from './authority.js';
 
 /** etcdctl 3.4's preface, empty SETTINGS, ACK of the server's SETTINGS, and first HEADERS (Maintenance/Status). */
@@ -80,4 +81,38 @@ test('peek finds the ACK and judges the first header block, waiting while it is 
     Buffer.from([0, 0, 2, 1, 4, 0, 0, 0, 1, 0x41, 0xff]),
   ]);
   assert.deepEqual(peek(bad).headers, { refused: false });
+});
+
+test('the connection rewriter: same bytes in any chunking, ACK dropped, bounded on hostile input', () => {
+  const whole = rewriteStream([ETCDCTL], true);
+  const p = peek(whole);
+  assert.deepEqual(p.headers, { refused: false });
+  assert.equal(p.ack, undefined, "the client's ACK of our SETTINGS is not passed on");
+  // Byte-at-a-time delivery gives the same stream.
+  assert.deepEqual(
+    rewriteStream(
+      [...ETCDCTL].map((b) => Buffer.from([b])),
+      true,
+    ),
+    whole,
+  );
+  // Everything but the rewritten block is as it came: preface, the client's SETTINGS.
+  assert.deepEqual(whole.subarray(0, 24 + 9), ETCDCTL.subarray(0, 24 + 9));
+
+  const preface = ETCDCTL.subarray(0, 24);
+  const frame = (type: number, flags: number, stream: number, payload: Buffer) => {
+    const h = Buffer.alloc(9);
+    h.writeUIntBE(payload.length, 0, 3);
+    h[3] = type;
+    h[4] = flags;
+    h.writeUInt32BE(stream, 5);
+    return Buffer.concat([h, payload]);
+  };
+  // A header block that never ends (CONTINUATIONs past 64 KiB) is not held: it passes through as it came.
+  const flood = [preface, frame(1, 0, 1, Buffer.from([0x41, 0x03, 0x61, 0x2f, 0x62]))];
+  for (let i = 0; i < 8; i++) flood.push(frame(9, 0, 1, Buffer.alloc(10_000, 0x82)));
+  assert.deepEqual(rewriteStream(flood), Buffer.concat(flood));
+  // A frame longer than the server allows makes the rest pass through untouched too.
+  const huge = Buffer.concat([preface, Buffer.from([0xff, 0xff, 0xff, 1, 4, 0, 0, 0, 1]), Buffer.alloc(100)]);
+  assert.deepEqual(rewriteStream([huge]), huge);
 });

@@ -267,7 +267,10 @@ function headersFragment(f: Frame): Buffer | undefined {
 class HeaderBlockRewriter {
   private buf: Buffer = Buffer.alloc(0);
   private prefaceLeft = PREFACE.length;
-  private pending: { first: Frame; fragments: Buffer[] } | undefined;
+  /** A header block being collected: its fragments, and its frames as they came. */
+  private pending: { first: Frame; fragments: Buffer[]; raws: Buffer[]; size: number } | undefined;
+  /** Once the stream stops making sense (or a block grows too big to hold), bytes just pass through. */
+  private passthrough = false;
 
   /** `dropAck`: drop the first SETTINGS ACK (the client's answer to the listener's own SETTINGS). */
   constructor(
@@ -276,6 +279,7 @@ class HeaderBlockRewriter {
   ) {}
 
   push(chunk: Buffer): Buffer[] {
+    if (this.passthrough) return [chunk];
     const out: Buffer[] = [];
     this.buf = this.buf.length ? Buffer.concat([this.buf, chunk]) : chunk;
     if (this.prefaceLeft > 0) {
@@ -286,6 +290,10 @@ class HeaderBlockRewriter {
     }
     while (this.buf.length >= FRAME_HEADER) {
       const len = this.buf.readUIntBE(0, 3);
+      if (len > MAX_FRAME) {
+        // Larger than the server allows: nghttp2 ends the connection on it; nothing to hold on to.
+        return this.giveUp(out);
+      }
       if (this.buf.length < FRAME_HEADER + len) break;
       const f: Frame = {
         type: this.buf[3]!,
@@ -296,19 +304,35 @@ class HeaderBlockRewriter {
       const raw = this.buf.subarray(0, FRAME_HEADER + len);
       this.buf = this.buf.subarray(FRAME_HEADER + len);
       out.push(...this.frame(f, raw));
+      if (this.passthrough) return this.giveUp(out);
     }
+    return out;
+  }
+
+  /** Hands on everything held, as it came, and passes all later bytes through. */
+  private giveUp(out: Buffer[]): Buffer[] {
+    this.passthrough = true;
+    if (this.pending) out.push(...this.pending.raws);
+    this.pending = undefined;
+    if (this.buf.length) out.push(this.buf);
+    this.buf = Buffer.alloc(0);
     return out;
   }
 
   private frame(f: Frame, raw: Buffer): Buffer[] {
     if (this.pending) {
-      if (f.type !== CONTINUATION) {
-        // A protocol error the peer made: hand everything on as it came.
-        const p = this.pending;
-        this.pending = undefined;
-        return [...this.rawOf(p), raw];
+      this.pending.raws.push(raw);
+      if (f.type !== CONTINUATION || f.stream !== this.pending.first.stream) {
+        // A protocol error the peer made: hand everything on as it came, for nghttp2 to judge.
+        this.passthrough = true;
+        return [];
       }
       this.pending.fragments.push(f.payload);
+      this.pending.size += f.payload.length;
+      if (this.pending.size > PEEK_LIMIT) {
+        this.passthrough = true; // a header block this large is not etcdctl's; nghttp2 applies its limits
+        return [];
+      }
       if (f.flags & END_HEADERS) return this.finish();
       return [];
     }
@@ -319,22 +343,9 @@ class HeaderBlockRewriter {
     if (f.type !== HEADERS) return [raw];
     const frag = headersFragment(f);
     if (!frag) return [raw];
-    this.pending = { first: f, fragments: [frag] };
+    this.pending = { first: f, fragments: [frag], raws: [raw], size: frag.length };
     if (f.flags & END_HEADERS) return this.finish();
     return [];
-  }
-
-  private rawOf(p: { first: Frame; fragments: Buffer[] }): Buffer[] {
-    return [
-      frameHeader(p.first.payload.length, p.first.type, p.first.flags, p.first.stream),
-      p.first.payload,
-      ...p.fragments
-        .slice(1)
-        .flatMap((x, i, all) => [
-          frameHeader(x.length, CONTINUATION, i === all.length - 1 ? END_HEADERS : 0, p.first.stream),
-          x,
-        ]),
-    ];
   }
 
   private finish(): Buffer[] {
@@ -342,16 +353,18 @@ class HeaderBlockRewriter {
     this.pending = undefined;
     const block = Buffer.concat(p.fragments);
     const rewritten = this.rewrite(block);
-    if (rewritten === block || rewritten.length > MAX_FRAME) {
-      if (rewritten.length > MAX_FRAME && rewritten !== block) {
-        // Too big for one frame; rare enough (an authority in a 16 KiB header block) to leave to nghttp2.
-      }
-      return this.rawOf(p);
-    }
+    // Unchanged, or too big for one frame (not a block etcdctl sends): the frames go on as they came.
+    if (rewritten === block || rewritten.length > MAX_FRAME) return p.raws;
     // One HEADERS frame with END_HEADERS; END_STREAM kept; padding and priority dropped (both optional).
     const flags = (p.first.flags & ~(PADDED | PRIORITY)) | END_HEADERS;
     return [frameHeader(rewritten.length, HEADERS, flags, p.first.stream), rewritten];
   }
+}
+
+/** Runs bytes from a client through the rewriter; for tests. */
+export function rewriteStream(chunks: Buffer[], dropAck = false): Buffer {
+  const r = new HeaderBlockRewriter(rewriteAuthority, dropAck);
+  return Buffer.concat(chunks.flatMap((c) => r.push(c)));
 }
 
 /** What the bytes read so far from a connection tell. */
