@@ -58,7 +58,8 @@ export function nodeIdOf(memberId: bigint): string {
   return memberId.toString(16).padStart(16, '0');
 }
 
-const VERSION = '3.4.0';
+/** The etcd version this store answers as (Status, /version). */
+export const VERSION = '3.4.0';
 /** Requests waiting for commit+apply at once; beyond it new ones fail fast (etcd: too many requests). */
 const MAX_PENDING_PROPOSALS = 50_000;
 /** Linearizable reads waiting at once. */
@@ -489,7 +490,8 @@ export class StoreNode implements EtcdBackend {
 
     if (!isEmptySnapshot(rd.snapshot)) this.restoreFromSnapshot(rd.snapshot!);
     for (const e of rd.committedEntries) this.applyEntry(e);
-    for (const retry of [...this.owedProgress]) retry();
+    // Rare (a watch resumed ahead of this member); the copy only when there is one, off the common path.
+    if (this.owedProgress.size > 0) for (const retry of [...this.owedProgress]) retry();
     for (const rs of rd.readStates) this.onReadState(rs.index, rs.ctx);
 
     this.rn.advance();
