@@ -2,10 +2,8 @@
 // in etcd's JSON shape, /metrics for Prometheus, /version.
 import { createServer, type Server } from 'node:http';
 import type { Socket } from 'node:net';
+import { VERSION } from './node.js';
 import type { Metrics } from './metrics.js';
-
-/** The etcd version this store answers as (the same as Status reports). */
-const VERSION = '3.4.0';
 
 export interface HealthSource {
   /** Resolves true when the member has a leader, no alarm is raised and a linearizable read succeeds. */
