@@ -1,7 +1,6 @@
 // The etcd v3 gRPC services (KV, Watch, Lease, Cluster, Maintenance, Auth, Lock, Election) over an
-// EtcdBackend, served by @grpc/grpc-js on the --listen-client-urls.
+// EtcdBackend, served by our HTTP/2 gRPC server (rpcserver.ts) on the --listen-client-urls.
 import { createHash } from 'node:crypto';
-import * as grpc from '@grpc/grpc-js';
 import type { EtcdBackend, Msg } from './backend.js';
 import { fromWire, toWire } from './convert.js';
 import { loadProtos } from './proto.js';
@@ -9,7 +8,10 @@ import { RpcError, ServerErrors, toServiceError } from './status.js';
 import { Concurrency } from './concurrency.js';
 import { encodeWatchResponse, passEncodedResponses } from './watchwire.js';
 import { listenForGrpc } from './authority.js';
+import { RpcServer, Status, type StreamCall, type UnaryCall, type UnaryHandler } from './rpcserver.js';
 import type { Server, Socket } from 'node:net';
+
+type Handlers = Record<string, UnaryHandler | ((call: StreamCall) => void)>;
 
 /** Bytes of gRPC framing etcd allows on top of --max-request-bytes before the transport refuses. */
 const GRPC_OVERHEAD_BYTES = 512 * 1024;
@@ -18,8 +20,6 @@ const SNAPSHOT_CHUNK = 32 * 1024;
 /** Keep-alive requests in flight per stream before we stop reading (bounds a flooding client). */
 const MAX_KEEPALIVES_IN_FLIGHT = 64;
 
-type UnaryHandler = (call: grpc.ServerUnaryCall<any, any>, cb: grpc.sendUnaryData<any>) => void;
-
 export interface GrpcServerOptions {
   backend: EtcdBackend;
   /** Listen addresses as host:port (already parsed from the URLs). */
@@ -27,25 +27,19 @@ export interface GrpcServerOptions {
 }
 
 export class EtcdGrpcServer {
-  readonly server: grpc.Server;
+  readonly server: RpcServer;
   private readonly concurrency: Concurrency;
-  private injector: grpc.ConnectionInjector | undefined;
   private readonly listeners: Server[] = [];
 
   constructor(private readonly backend: EtcdBackend) {
-    this.server = new grpc.Server({
-      'grpc.max_receive_message_length': backend.maxRequestBytes + GRPC_OVERHEAD_BYTES,
-      'grpc.max_send_message_length': 2 ** 31 - 1,
-      'grpc.max_concurrent_streams': 1000,
-      // Nothing reads channelz here; its per-call and per-stream bookkeeping is pure cost.
-      'grpc.enable_channelz': 0,
-      'grpc.keepalive_permit_without_calls': 1,
-      'grpc.http2.min_ping_interval_without_data_ms': 5000,
+    this.server = new RpcServer({
+      maxReceiveMessageBytes: backend.maxRequestBytes + GRPC_OVERHEAD_BYTES,
+      maxConcurrentStreams: 1000,
     });
     this.concurrency = new Concurrency(backend);
     const p = loadProtos();
     this.server.addService(p.KV.service, this.kv());
-    this.server.addService(passEncodedResponses(p.Watch.service), { Watch: (call: any) => this.watch(call) });
+    this.server.addService(passEncodedResponses(p.Watch.service), { Watch: (call: StreamCall) => this.watch(call) });
     this.server.addService(p.Lease.service, this.lease());
     this.server.addService(p.Cluster.service, this.cluster());
     this.server.addService(p.Maintenance.service, this.maintenance());
@@ -56,18 +50,16 @@ export class EtcdGrpcServer {
 
   /**
    * Binds every address (host:port; port 0 picks a free one); resolves with the ports actually bound.
-   * Connections are accepted by our own listener and injected into grpc-js (see authority.ts for why);
+   * Connections are accepted by our own listener, which fixes up etcdctl's :authority (see authority.ts);
    * plain HTTP/1 connections go to `http1` when given (etcd answers /health and /metrics on its client URLs).
    */
   async listen(addrs: string[], http1?: (socket: Socket) => void): Promise<number[]> {
-    this.injector ??= this.server.createConnectionInjector(grpc.ServerCredentials.createInsecure());
-    const injector = this.injector;
     const ports: number[] = [];
     for (const a of addrs) {
       const m = /^\[?([^\]]*?)\]?:(\d+)$/.exec(a);
       if (!m) throw new Error(`cannot listen on ${a}: not host:port`);
       try {
-        const l = await listenForGrpc(m[1]!, Number(m[2]), (conn) => injector.injectConnection(conn), http1);
+        const l = await listenForGrpc(m[1]!, Number(m[2]), (conn) => this.server.accept(conn), http1);
         this.listeners.push(l.server);
         ports.push(l.port);
       } catch (err) {
@@ -81,16 +73,7 @@ export class EtcdGrpcServer {
   async close(graceMs = 2000): Promise<void> {
     this.concurrency.close();
     for (const l of this.listeners) l.close();
-    await new Promise<void>((resolve) => {
-      const t = setTimeout(() => {
-        this.server.forceShutdown();
-        resolve();
-      }, graceMs);
-      this.server.tryShutdown(() => {
-        clearTimeout(t);
-        resolve();
-      });
-    });
+    await this.server.close(graceMs);
   }
 
   private unary(
@@ -98,7 +81,7 @@ export class EtcdGrpcServer {
     method: string,
     fn: (req: any, signal: () => AbortSignal) => Promise<Msg>,
   ): UnaryHandler {
-    return (call, cb) => {
+    return (call: UnaryCall, cb) => {
       const t0 = process.hrtime.bigint();
       // Only the calls that may wait (Lock, Campaign) need to learn that the client went away.
       let ac: AbortController | undefined;
@@ -106,6 +89,7 @@ export class EtcdGrpcServer {
         if (!ac) {
           ac = new AbortController();
           call.on('cancelled', () => ac!.abort());
+          if (call.cancelled) ac.abort();
         }
         return ac.signal;
       };
@@ -113,17 +97,17 @@ export class EtcdGrpcServer {
       try {
         req = fromWire(call.request);
       } catch (err) {
-        cb({ code: grpc.status.INVALID_ARGUMENT, details: (err as Error).message });
+        cb({ code: Status.INVALID_ARGUMENT, details: (err as Error).message });
         return;
       }
       fn(req, signal).then(
         (resp) => {
-          this.observe(service, method, 'unary', grpc.status.OK, t0);
+          this.observe(service, method, 'unary', Status.OK, t0);
           cb(null, toWire(resp));
         },
         (err) => {
           const se = toServiceError(err);
-          this.observe(service, method, 'unary', se.code ?? grpc.status.UNKNOWN, t0);
+          this.observe(service, method, 'unary', se.code ?? Status.UNKNOWN, t0);
           cb(se);
         },
       );
@@ -136,7 +120,7 @@ export class EtcdGrpcServer {
     this.backend.observeRpc?.(`${pkg}.${service}`, method, code, s, type);
   }
 
-  private kv(): grpc.UntypedServiceImplementation {
+  private kv(): Handlers {
     const b = this.backend;
     return {
       Range: this.unary('KV', 'Range', (r) => b.range(r)),
@@ -147,7 +131,7 @@ export class EtcdGrpcServer {
     };
   }
 
-  private watch(call: grpc.ServerDuplexStream<any, any>): void {
+  private watch(call: StreamCall): void {
     let paused = false;
     let closed = false;
     const ws = this.backend.watchStream((resp) => {
@@ -171,7 +155,7 @@ export class EtcdGrpcServer {
       if (closed) return;
       closed = true;
       ws.close();
-      this.observe('Watch', 'Watch', 'bidi_stream', grpc.status.OK, t0);
+      this.observe('Watch', 'Watch', 'bidi_stream', Status.OK, t0);
     };
     call.on('data', (raw: any) => {
       try {
@@ -203,16 +187,16 @@ export class EtcdGrpcServer {
     call.on('cancelled', close);
   }
 
-  private lease(): grpc.UntypedServiceImplementation {
+  private lease(): Handlers {
     const b = this.backend;
     return {
       LeaseGrant: this.unary('Lease', 'LeaseGrant', (r) => b.leaseGrant(r)),
       LeaseRevoke: this.unary('Lease', 'LeaseRevoke', (r) => b.leaseRevoke(r)),
       LeaseTimeToLive: this.unary('Lease', 'LeaseTimeToLive', (r) => b.leaseTimeToLive(r)),
       LeaseLeases: this.unary('Lease', 'LeaseLeases', () => b.leaseLeases()),
-      LeaseKeepAlive: (call: grpc.ServerDuplexStream<any, any>) => {
+      LeaseKeepAlive: (call: StreamCall) => {
         const t0 = process.hrtime.bigint();
-        call.on('close', () => this.observe('Lease', 'LeaseKeepAlive', 'bidi_stream', grpc.status.OK, t0));
+        call.on('close', () => this.observe('Lease', 'LeaseKeepAlive', 'bidi_stream', Status.OK, t0));
         let inFlight = 0;
         let chain = Promise.resolve();
         let done = false;
@@ -251,7 +235,7 @@ export class EtcdGrpcServer {
     };
   }
 
-  private cluster(): grpc.UntypedServiceImplementation {
+  private cluster(): Handlers {
     const b = this.backend;
     const list = () => b.members().map(memberToWire);
     return {
@@ -275,7 +259,7 @@ export class EtcdGrpcServer {
     };
   }
 
-  private maintenance(): grpc.UntypedServiceImplementation {
+  private maintenance(): Handlers {
     const b = this.backend;
     return {
       Alarm: this.unary('Maintenance', 'Alarm', (r) => b.alarm(r)),
@@ -296,12 +280,12 @@ export class EtcdGrpcServer {
         await b.moveLeader(r.targetID);
         return { header: b.header() };
       }),
-      Snapshot: (call: grpc.ServerWritableStream<any, any>) => void this.snapshot(call),
+      Snapshot: (call: StreamCall) => void this.snapshot(call),
     };
   }
 
   /** Streams a backup: the state machine's snapshot bytes followed by their sha256, as etcd appends one. */
-  private async snapshot(call: grpc.ServerWritableStream<any, any>): Promise<void> {
+  private async snapshot(call: StreamCall): Promise<void> {
     const t0 = process.hrtime.bigint();
     try {
       const snap = await this.backend.snapshot();
@@ -326,23 +310,23 @@ export class EtcdGrpcServer {
           await send(chunk.subarray(off, off + SNAPSHOT_CHUNK));
         }
       }
-      if (remaining !== 32) throw new RpcError(grpc.status.INTERNAL, 'snapshot size changed while streaming');
+      if (remaining !== 32) throw new RpcError(Status.INTERNAL, 'snapshot size changed while streaming');
       await send(sha.digest());
       call.end();
-      this.observe('Maintenance', 'Snapshot', 'server_stream', grpc.status.OK, t0);
+      this.observe('Maintenance', 'Snapshot', 'server_stream', Status.OK, t0);
     } catch (err) {
       const se = toServiceError(err);
-      this.observe('Maintenance', 'Snapshot', 'server_stream', se.code ?? grpc.status.UNKNOWN, t0);
+      this.observe('Maintenance', 'Snapshot', 'server_stream', se.code ?? Status.UNKNOWN, t0);
       call.destroy(Object.assign(new Error(se.details ?? 'snapshot failed'), se));
     }
   }
 
-  private auth(): grpc.UntypedServiceImplementation {
+  private auth(): Handlers {
     const b = this.backend;
     const unsupported = (method: string) =>
       this.unary('Auth', method, async () => {
         throw new RpcError(
-          grpc.status.UNIMPLEMENTED,
+          Status.UNIMPLEMENTED,
           `etcdserver: auth ${method} is not supported by this server (authentication is always disabled)`,
         );
       });
@@ -376,7 +360,7 @@ export class EtcdGrpcServer {
     };
   }
 
-  private lock(): grpc.UntypedServiceImplementation {
+  private lock(): Handlers {
     const c = this.concurrency;
     return {
       Lock: this.unary('Lock', 'Lock', async (r, signal) => {
@@ -390,7 +374,7 @@ export class EtcdGrpcServer {
     };
   }
 
-  private election(): grpc.UntypedServiceImplementation {
+  private election(): Handlers {
     const c = this.concurrency;
     const b = this.backend;
     return {
@@ -410,7 +394,7 @@ export class EtcdGrpcServer {
         await c.resign(r.leader);
         return { header: b.header() };
       }),
-      Observe: (call: grpc.ServerWritableStream<any, any>) => {
+      Observe: (call: StreamCall) => {
         const req = fromWire<Msg>(call.request);
         const stop = c.observe(
           req.name,

@@ -1,6 +1,6 @@
 // Maps errors to gRPC statuses. An etcd error value carries its gRPC code and etcd's exact message, so
 // etcdctl and client libraries print and classify it as they would for a real etcd.
-import { status, type ServiceError, Metadata } from '@grpc/grpc-js';
+import { status } from '@grpc/grpc-js';
 
 /** An error with a gRPC status code: EtcdError from the state machine, or one made here. */
 export interface CodedError {
@@ -55,8 +55,9 @@ export const ServerErrors = {
   rootUserNotExist: () => new RpcError(status.FAILED_PRECONDITION, 'etcdserver: root user does not exist'),
 };
 
-export function toServiceError(err: unknown): Partial<ServiceError> {
-  if (isCodedError(err)) return { code: err.code, details: err.message, metadata: new Metadata() };
+/** The status a call ends with: the error's own code and message, or UNKNOWN with its text. */
+export function toServiceError(err: unknown): { code: number; details: string } {
+  if (isCodedError(err)) return { code: err.code, details: err.message };
   const msg = err instanceof Error ? err.message : String(err);
-  return { code: status.UNKNOWN, details: msg, metadata: new Metadata() };
+  return { code: status.UNKNOWN, details: msg };
 }
