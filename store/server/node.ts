@@ -62,6 +62,12 @@ export function nodeIdOf(memberId: bigint): string {
 export const VERSION = '3.4.0';
 /** Requests waiting for commit+apply at once; beyond it new ones fail fast (etcd: too many requests). */
 const MAX_PENDING_PROPOSALS = 50_000;
+/**
+ * Client proposals handed to Raft per Ready (one WAL fsync). Smaller batches, pipelined (the next batch's
+ * fsync runs while this one is applied and answered), keep answers flowing to clients continuously instead of
+ * in one burst per fsync, which keeps the clients sending; see docs/benchmarks.md.
+ */
+const MAX_PROPOSALS_PER_READY = 32;
 /** Linearizable reads waiting at once. */
 const MAX_PENDING_READS = 100_000;
 /** etcd refuses proposals when applied lags committed by this much. */
@@ -435,6 +441,52 @@ export class StoreNode implements EtcdBackend {
 
   // ---------------------------------------------------------------- the Raft loop
 
+  private kickScheduled = false;
+  /** Proposals accepted but not yet handed to Raft (see MAX_PROPOSALS_PER_READY), oldest first from `queueHead`. */
+  private proposalQueue: { id: bigint; data: Uint8Array }[] = [];
+  private queueHead = 0;
+
+  /** Hands up to MAX_PROPOSALS_PER_READY queued proposals to Raft; one refused is failed at once. */
+  private feedProposals(): void {
+    const q = this.proposalQueue;
+    const end = Math.min(q.length, this.queueHead + MAX_PROPOSALS_PER_READY);
+    for (; this.queueHead < end; this.queueHead++) {
+      const p = q[this.queueHead]!;
+      const w = this.waiters.get(p.id);
+      if (!w) continue; // timed out while queued
+      if (this.rn.propose(p.data)) {
+        this.waiters.delete(p.id);
+        clearTimeout(w.timer);
+        this.metrics.proposalsFailed.inc();
+        w.reject(this.lead ? ServerErrors.timeout() : ServerErrors.noLeader());
+      }
+    }
+    if (this.queueHead === q.length) {
+      this.proposalQueue = [];
+      this.queueHead = 0;
+    } else if (this.queueHead > 4096) {
+      // Under constant load the queue may never drain: drop the handed-over prefix now and then.
+      this.proposalQueue = q.slice(this.queueHead);
+      this.queueHead = 0;
+    }
+  }
+
+  /**
+   * Starts a ready cycle at the end of this event-loop turn rather than now, so that every proposal read in
+   * the same turn (many connections' requests arrive together) goes into one batch and one fsync.
+   */
+  private kickSoon(): void {
+    if (this.kickScheduled || this.readyRunning) {
+      if (this.readyRunning) this.readyAgain = true;
+      return;
+    }
+    this.kickScheduled = true;
+    setImmediate(() => {
+      this.kickScheduled = false;
+      this.kick();
+    });
+  }
+
   /** Schedules a ready cycle; at most one runs at a time, and one more is queued if asked meanwhile. */
   private kick(): void {
     if (this.stopped || this.fatal) return;
@@ -442,13 +494,14 @@ export class StoreNode implements EtcdBackend {
       this.readyAgain = true;
       return;
     }
+    this.feedProposals();
     if (!this.rn.hasReady()) return;
     this.readyRunning = true;
     const p = this.cycle()
       .catch((err) => this.crash(err))
       .finally(() => {
         this.readyRunning = false;
-        if (this.readyAgain || this.rn.hasReady()) {
+        if (this.readyAgain || this.rn.hasReady() || this.queueHead < this.proposalQueue.length) {
           this.readyAgain = false;
           setImmediate(() => this.kick());
         }
@@ -458,11 +511,45 @@ export class StoreNode implements EtcdBackend {
   }
 
   /**
-   * One ready cycle: persist (WAL save + one fsync for the whole batch), send, apply, advance. Proposals
-   * that arrive while the fsync runs go into Raft's unstable log and form the next batch (group commit).
+   * The ready loop: persist a Ready (WAL save + one fsync for the whole batch), send, then apply and advance.
+   * Proposals that arrive while an fsync runs go into Raft's unstable log and form the next batch (group
+   * commit). Once a batch is durable, the next Ready's write and fsync start *before* this batch is applied
+   * and answered, so that fdatasync (on the thread pool) overlaps apply and the responses (on this thread).
+   * Nothing is answered before its entry is durable: each batch is applied only after its own fsync.
    */
   private async cycle(): Promise<void> {
-    const rd: Ready = this.rn.ready();
+    let rd: Ready = this.rn.ready();
+    this.noteState(rd);
+    let durable = this.persist(rd);
+    for (;;) {
+      await durable;
+      if (this.stopped) return;
+      if (rd.hardState) this.storage.setHardState(rd.hardState);
+      this.storage.append(rd.entries);
+      if (rd.messages.length) this.transport.send(rd.messages.filter((m) => m.to !== this.nodeId));
+      // advance() only moves Raft's bookkeeping (stable and applied indexes); the entries are applied below in
+      // this same turn, before anything else can reach Raft.
+      this.rn.advance();
+      let next: Ready | undefined;
+      let nextDurable: Promise<void> | undefined;
+      if (!this.stopped && !this.fatal) this.feedProposals();
+      if (!this.stopped && !this.fatal && this.rn.hasReady()) {
+        next = this.rn.ready();
+        // A Ready carrying a snapshot replaces the state machine: persist it only after this batch is applied.
+        if (isEmptySnapshot(next.snapshot)) nextDurable = this.persist(next);
+      }
+      this.applyReady(rd);
+      if (!next) return;
+      this.noteState(next);
+      rd = next;
+      durable = nextDurable ?? this.persist(next);
+      // Awaited at the top of the loop; this handler only keeps a failure seen while applying from going unhandled.
+      durable.catch(() => undefined);
+    }
+  }
+
+  /** Takes in a Ready's term, commit index and leader (after the previous Ready was applied). */
+  private noteState(rd: Ready): void {
     if (rd.hardState) {
       this.term = rd.hardState.term;
       this.sm.raftTerm = this.term;
@@ -471,7 +558,10 @@ export class StoreNode implements EtcdBackend {
       this.metrics.committedIndex.set(this.committedIndex);
     }
     if (rd.softState) this.onSoftState(rd.softState.lead, rd.softState.role);
+  }
 
+  /** Records a Ready's snapshot (if any), hard state and entries in the WAL, and syncs them when needed. */
+  private async persist(rd: Ready): Promise<void> {
     if (!isEmptySnapshot(rd.snapshot)) {
       // Only a follower receives one (from a leader); persist it before the entries that follow it.
       await this.persistSnapshot(rd.snapshot!);
@@ -482,19 +572,15 @@ export class StoreNode implements EtcdBackend {
       await this.wal.sync();
       if (rd.entries.length) this.metrics.walBatchEntries.observe(rd.entries.length);
     }
-    if (rd.hardState) this.storage.setHardState(rd.hardState);
-    this.storage.append(rd.entries);
-    if (this.stopped) return;
+  }
 
-    if (rd.messages.length) this.transport.send(rd.messages.filter((m) => m.to !== this.nodeId));
-
+  /** Applies a durable Ready: its snapshot, its committed entries (answering their proposals), its reads. */
+  private applyReady(rd: Ready): void {
     if (!isEmptySnapshot(rd.snapshot)) this.restoreFromSnapshot(rd.snapshot!);
     for (const e of rd.committedEntries) this.applyEntry(e);
     // Rare (a watch resumed ahead of this member); the copy only when there is one, off the common path.
     if (this.owedProgress.size > 0) for (const retry of [...this.owedProgress]) retry();
     for (const rs of rd.readStates) this.onReadState(rs.index, rs.ctx);
-
-    this.rn.advance();
     this.metrics.appliedIndex.set(this.appliedIndex);
     this.metrics.proposalsPending.set(this.waiters.size);
     this.releaseReads();
@@ -665,15 +751,8 @@ export class StoreNode implements EtcdBackend {
         }
       }, this.cfg.requestTimeoutMs);
       this.waiters.set(id, { resolve: resolve as (v: unknown) => void, reject, timer });
-      const err = this.rn.propose(data);
-      if (err) {
-        this.waiters.delete(id);
-        clearTimeout(timer);
-        this.metrics.proposalsFailed.inc();
-        reject(this.lead ? ServerErrors.timeout() : ServerErrors.noLeader());
-        return;
-      }
-      this.kick();
+      this.proposalQueue.push({ id, data });
+      this.kickSoon();
     });
   }
 
