@@ -16,6 +16,8 @@ export interface Result {
 }
 
 const B = (s: string) => Buffer.from(s);
+/** Unmeasured load before the workloads. */
+const WARMUP_MS = 1500;
 
 function pct(sorted: number[], p: number): number {
   if (sorted.length === 0) return NaN;
@@ -107,6 +109,11 @@ export async function suite(endpoint: string | string[], ms: number, only?: stri
   const out: Result[] = [];
   const want = (n: string) => !only || n.includes(only);
   try {
+    // Warm-up, the same for both servers and not measured: connections set up, and bin/store's JavaScript
+    // compiled by the JIT, as it is in any server that has been up for more than a second.
+    await closedLoop('warm-up', conns, 20, WARMUP_MS, (c, i) =>
+      i % 2 ? c.kv.Put({ key: B(`bench/warm${i % 100}`), value }) : c.kv.Range({ key: B(`bench/warm${i % 100}`) }),
+    );
     if (want('put'))
       out.push(
         await closedLoop('put, 1 client', conns, 1, ms, (c, i) =>
