@@ -131,18 +131,42 @@ export class EtcdGrpcServer {
     };
   }
 
+  private watchWrites: { write: (b: Buffer) => void; bytes: Buffer }[] = [];
+
+  /**
+   * Watch responses produced while applying a batch are written after the batch's unary answers (headers,
+   * message and trailers, which node:http2 sends one event-loop turn apart) have left, so that a client
+   * waiting on its write's answer gets it before the events that write caused to its watchers. Order per
+   * stream is kept: every response of a stream goes through this one queue.
+   */
+  private deferWatchWrite(write: (b: Buffer) => void, bytes: Buffer): void {
+    this.watchWrites.push({ write, bytes });
+    if (this.watchWrites.length > 1) return;
+    setImmediate(() =>
+      setImmediate(() => {
+        const q = this.watchWrites;
+        this.watchWrites = [];
+        for (const w of q) w.write(w.bytes);
+      }),
+    );
+  }
+
   private watch(call: StreamCall): void {
     let paused = false;
     let closed = false;
-    const ws = this.backend.watchStream((resp) => {
+    const write = (bytes: Buffer) => {
       if (closed) return;
       // write() returning false means the client is not reading fast enough: stop producing until the
       // transport drains, so a stuck client holds a bounded buffer and its watchers fall back to
       // catching up from history.
-      if (!call.write(encodeWatchResponse(resp)) && !paused) {
+      if (!call.write(bytes) && !paused) {
         paused = true;
         ws.pause();
       }
+    };
+    const ws = this.backend.watchStream((resp) => {
+      if (closed) return;
+      this.deferWatchWrite(write, encodeWatchResponse(resp));
     });
     call.on('drain', () => {
       if (paused && !closed) {
