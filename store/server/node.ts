@@ -520,13 +520,14 @@ export class StoreNode implements EtcdBackend {
   private async cycle(): Promise<void> {
     let rd: Ready = this.rn.ready();
     this.noteState(rd);
-    let durable = this.persist(rd);
+    let early = this.isLeaderNow;
+    let durable = this.persist(rd, early);
     for (;;) {
       await durable;
       if (this.stopped) return;
       if (rd.hardState) this.storage.setHardState(rd.hardState);
       this.storage.append(rd.entries);
-      if (rd.messages.length) this.transport.send(rd.messages.filter((m) => m.to !== this.nodeId));
+      if (!early) this.sendMessages(rd);
       // advance() only moves Raft's bookkeeping (stable and applied indexes); the entries are applied below in
       // this same turn, before anything else can reach Raft.
       this.rn.advance();
@@ -535,17 +536,22 @@ export class StoreNode implements EtcdBackend {
       if (!this.stopped && !this.fatal) this.feedProposals();
       if (!this.stopped && !this.fatal && this.rn.hasReady()) {
         next = this.rn.ready();
+        early = next.softState ? next.softState.role === 'leader' : this.isLeaderNow;
         // A Ready carrying a snapshot replaces the state machine: persist it only after this batch is applied.
-        if (isEmptySnapshot(next.snapshot)) nextDurable = this.persist(next);
+        if (isEmptySnapshot(next.snapshot)) nextDurable = this.persist(next, early);
       }
       this.applyReady(rd);
       if (!next) return;
       this.noteState(next);
       rd = next;
-      durable = nextDurable ?? this.persist(next);
+      durable = nextDurable ?? this.persist(next, early);
       // Awaited at the top of the loop; this handler only keeps a failure seen while applying from going unhandled.
       durable.catch(() => undefined);
     }
+  }
+
+  private sendMessages(rd: Ready): void {
+    if (rd.messages.length) this.transport.send(rd.messages.filter((m) => m.to !== this.nodeId));
   }
 
   /** Takes in a Ready's term, commit index and leader (after the previous Ready was applied). */
@@ -560,8 +566,18 @@ export class StoreNode implements EtcdBackend {
     if (rd.softState) this.onSoftState(rd.softState.lead, rd.softState.role);
   }
 
-  /** Records a Ready's snapshot (if any), hard state and entries in the WAL, and syncs them when needed. */
-  private async persist(rd: Ready): Promise<void> {
+  /**
+   * Records a Ready's snapshot (if any), hard state and entries in the WAL, and syncs them when needed.
+   *
+   * A leader sends the Ready's messages as the write starts, so that followers write the new entries while
+   * the leader does (Raft thesis, 10.2.1): one fsync on the commit path instead of two in a row. This is safe
+   * because nothing learns that those entries are committed before the leader's own copy is durable: the
+   * commit index travels in later Readies' messages, and a later Ready is taken only after this one is
+   * persisted; the entries are applied (and answered) only after this fsync too. Any other member persists
+   * first: its votes and acknowledgements promise what is on its disk.
+   */
+  private async persist(rd: Ready, sendFirst: boolean): Promise<void> {
+    if (sendFirst) this.sendMessages(rd);
     if (!isEmptySnapshot(rd.snapshot)) {
       // Only a follower receives one (from a leader); persist it before the entries that follow it.
       await this.persistSnapshot(rd.snapshot!);
