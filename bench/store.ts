@@ -112,7 +112,9 @@ export async function suite(endpoint: string | string[], ms: number, only?: stri
     // Warm-up, the same for both servers and not measured: connections set up, and bin/store's JavaScript
     // compiled by the JIT, as it is in any server that has been up for more than a second.
     await closedLoop('warm-up', conns, 20, WARMUP_MS, (c, i) =>
-      i % 2 ? c.kv.Put({ key: B(`bench/warm${i % 100}`), value }) : c.kv.Range({ key: B(`bench/warm${i % 100}`) }),
+      i % 2
+        ? c.kv.Put({ key: B(`bench/warm${i % 100}`), value })
+        : c.kv.Range({ key: B(`bench/warm${i % 100}`) }),
     );
     if (want('put'))
       out.push(

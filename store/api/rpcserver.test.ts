@@ -4,7 +4,14 @@ import assert from 'node:assert/strict';
 import * as net from 'node:net';
 import * as grpc from '@grpc/grpc-js';
 import { loadProtos } from './proto.js';
-import { encodeMessage, parseTimeout, RpcServer, Status, type StreamCall, type UnaryCall } from './rpcserver.js';
+import {
+  encodeMessage,
+  parseTimeout,
+  RpcServer,
+  Status,
+  type StreamCall,
+  type UnaryCall,
+} from './rpcserver.js';
 import { waitFor } from '../../test/support/index.js';
 
 const MAX = 64 * 1024;
@@ -105,8 +112,14 @@ test('errors arrive with their code and exact message, also when not plain ASCII
   t.after(() => h.close());
   const c = clients(h.target);
   t.after(() => c.kv.close());
-  await assert.rejects(unary(c.kv, 'Range', {}), (e: any) => e.code === Status.RESOURCE_EXHAUSTED && e.details === msg);
-  await assert.rejects(unary(c.kv, 'Put', {}), (e: any) => e.code === Status.UNKNOWN && e.details === 'handler threw');
+  await assert.rejects(
+    unary(c.kv, 'Range', {}),
+    (e: any) => e.code === Status.RESOURCE_EXHAUSTED && e.details === msg,
+  );
+  await assert.rejects(
+    unary(c.kv, 'Put', {}),
+    (e: any) => e.code === Status.UNKNOWN && e.details === 'handler threw',
+  );
   assert.equal(encodeMessage('a%b\n'), 'a%25b%0A');
 });
 
@@ -130,7 +143,10 @@ test('unknown methods and services are UNIMPLEMENTED', async (t) => {
     assert.equal(e.details, 'unknown method Nope for service etcdserverpb.KV');
     return true;
   });
-  await assert.rejects(call('/etcdserverpb.Nope/Range'), (e: any) => e.details === 'unknown service etcdserverpb.Nope');
+  await assert.rejects(
+    call('/etcdserverpb.Nope/Range'),
+    (e: any) => e.details === 'unknown service etcdserverpb.Nope',
+  );
 });
 
 test('a request over the size limit is refused and the connection keeps serving', async (t) => {
@@ -138,16 +154,21 @@ test('a request over the size limit is refused and the connection keeps serving'
   t.after(() => h.close());
   const c = clients(h.target);
   t.after(() => c.kv.close());
-  await assert.rejects(unary(c.kv, 'Put', { key: Buffer.from('k'), value: Buffer.alloc(MAX + 1) }), (e: any) => {
-    assert.equal(e.code, Status.RESOURCE_EXHAUSTED);
-    assert.match(e.details, /^grpc: received message larger than max \(\d+ vs\. 65536\)$/);
-    return true;
-  });
+  await assert.rejects(
+    unary(c.kv, 'Put', { key: Buffer.from('k'), value: Buffer.alloc(MAX + 1) }),
+    (e: any) => {
+      assert.equal(e.code, Status.RESOURCE_EXHAUSTED);
+      assert.match(e.details, /^grpc: received message larger than max \(\d+ vs\. 65536\)$/);
+      return true;
+    },
+  );
   await unary(c.kv, 'Put', { key: Buffer.from('k'), value: Buffer.alloc(MAX - 100) });
 });
 
 test('gzip-compressed requests are decoded', async (t) => {
-  const h = await serve({ Put: (call, done) => done(null, { header: { revision: call.request.value.length } }) });
+  const h = await serve({
+    Put: (call, done) => done(null, { header: { revision: call.request.value.length } }),
+  });
   t.after(() => h.close());
   const c = clients(h.target, { 'grpc.default_compression_algorithm': 2 });
   t.after(() => c.kv.close());
@@ -166,7 +187,10 @@ test('a call learns when its client cancels it or its deadline passes', async (t
   t.after(() => h.close());
   const c = clients(h.target);
   t.after(() => c.kv.close());
-  await assert.rejects(unary(c.kv, 'Range', { key: Buffer.from('deadline') }, 200), (e: any) => e.code === Status.DEADLINE_EXCEEDED);
+  await assert.rejects(
+    unary(c.kv, 'Range', { key: Buffer.from('deadline') }, 200),
+    (e: any) => e.code === Status.DEADLINE_EXCEEDED,
+  );
   await waitFor('server-side deadline', () => seen.includes('range:deadline'), { timeoutMs: 5000 });
   const pending = c.kv.Range({ key: Buffer.from('cancel') }, () => undefined);
   await waitFor('the call to reach the server', () => seen.includes('started:cancel'), { timeoutMs: 5000 });
@@ -196,7 +220,10 @@ test('a bidi stream delivers messages both ways in order and ends with OK', asyn
   await waitFor('50 responses', () => got.length === 50, { timeoutMs: 5000 });
   s.end();
   assert.equal((await status).code, Status.OK);
-  assert.deepEqual(got, Array.from({ length: 50 }, (_, i) => String(i + 1)));
+  assert.deepEqual(
+    got,
+    Array.from({ length: 50 }, (_, i) => String(i + 1)),
+  );
 });
 
 test('a server stream sends large messages with backpressure, then the status', async (t) => {
@@ -205,7 +232,11 @@ test('a server stream sends large messages with backpressure, then the status', 
   let sawBackpressure = false;
   const h = await serve({}, undefined, async (call) => {
     for (let i = 0; i < TOTAL; i++) {
-      const ok = call.write({ header: {}, remainingBytes: TOTAL - i - 1, blob: Buffer.alloc(CHUNK, i % 256) });
+      const ok = call.write({
+        header: {},
+        remainingBytes: TOTAL - i - 1,
+        blob: Buffer.alloc(CHUNK, i % 256),
+      });
       if (!ok) {
         sawBackpressure = true;
         await new Promise((r) => call.once('drain', r));
@@ -223,7 +254,8 @@ test('a server stream sends large messages with backpressure, then the status', 
   s.on('data', (m: any) => blobs.push(m.blob));
   assert.equal((await status).details, 'after the data');
   assert.equal(blobs.length, TOTAL);
-  for (let i = 0; i < TOTAL; i++) assert.ok(blobs[i]!.length === CHUNK && blobs[i]![0] === i % 256, `blob ${i}`);
+  for (let i = 0; i < TOTAL; i++)
+    assert.ok(blobs[i]!.length === CHUNK && blobs[i]![0] === i % 256, `blob ${i}`);
   assert.ok(sawBackpressure, 'write() reported a full buffer at least once');
 });
 

@@ -152,7 +152,11 @@ export class RpcServer {
       const known = m && [...this.routes.keys()].some((p) => p.startsWith(`/${m[1]}/`));
       call.finish(
         Status.UNIMPLEMENTED,
-        !m ? `malformed method name: "${path}"` : known ? `unknown method ${m[2]} for service ${m[1]}` : `unknown service ${m[1]}`,
+        !m
+          ? `malformed method name: "${path}"`
+          : known
+            ? `unknown method ${m[2]} for service ${m[1]}`
+            : `unknown service ${m[1]}`,
       );
       call.discardInput();
       return;
@@ -298,7 +302,10 @@ class Call {
     if (enc === undefined || enc === 'identity') {
       throw { code: Status.INTERNAL, details: 'grpc: compressed flag set with identity or empty encoding' };
     }
-    throw { code: Status.UNIMPLEMENTED, details: `grpc: Decompressor is not installed for grpc-encoding "${enc}"` };
+    throw {
+      code: Status.UNIMPLEMENTED,
+      details: `grpc: Decompressor is not installed for grpc-encoding "${enc}"`,
+    };
   }
 
   /** Sends one message; false when the stream's buffer is full (wait for 'drain'). */
@@ -364,7 +371,10 @@ class Call {
     if (details) trailers['grpc-message'] = encodeMessage(details);
     if (!this.headersSent) {
       this.headersSent = true;
-      stream.respond({ ':status': 200, 'content-type': 'application/grpc', ...trailers }, { endStream: true });
+      stream.respond(
+        { ':status': 200, 'content-type': 'application/grpc', ...trailers },
+        { endStream: true },
+      );
       return;
     }
     stream.once('wantTrailers', () => {
@@ -454,7 +464,10 @@ export function encodeMessage(s: string): string {
   if (/^[\x20-\x24\x26-\x7e]*$/.test(s)) return s;
   let out = '';
   for (const b of Buffer.from(s, 'utf8')) {
-    out += b >= 0x20 && b <= 0x7e && b !== 0x25 ? String.fromCharCode(b) : `%${b.toString(16).toUpperCase().padStart(2, '0')}`;
+    out +=
+      b >= 0x20 && b <= 0x7e && b !== 0x25
+        ? String.fromCharCode(b)
+        : `%${b.toString(16).toUpperCase().padStart(2, '0')}`;
   }
   return out;
 }

@@ -39,7 +39,9 @@ export class EtcdGrpcServer {
     this.concurrency = new Concurrency(backend);
     const p = loadProtos();
     this.server.addService(p.KV.service, this.kv());
-    this.server.addService(passEncodedResponses(p.Watch.service), { Watch: (call: StreamCall) => this.watch(call) });
+    this.server.addService(passEncodedResponses(p.Watch.service), {
+      Watch: (call: StreamCall) => this.watch(call),
+    });
     this.server.addService(p.Lease.service, this.lease());
     this.server.addService(p.Cluster.service, this.cluster());
     this.server.addService(p.Maintenance.service, this.maintenance());
