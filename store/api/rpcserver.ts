@@ -135,13 +135,17 @@ export class RpcServer {
 
   private onStream(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders): void {
     stream.on('error', () => undefined);
+    // Not gRPC at all: an HTTP answer, and whatever body follows is read and dropped (so that it does not
+    // hold the connection's flow-control window).
     if (headers[':method'] !== 'POST') {
       stream.respond({ ':status': 405 }, { endStream: true });
+      stream.resume();
       return;
     }
     const ct = headers['content-type'];
     if (typeof ct !== 'string' || !ct.startsWith('application/grpc')) {
       stream.respond({ ':status': 415 }, { endStream: true });
+      stream.resume();
       return;
     }
     const path = headers[':path'] ?? '';
