@@ -63,6 +63,7 @@ interface Route {
 }
 
 const MESSAGE_HEADER = 5;
+const EMPTY = Buffer.alloc(0);
 /** Messages up to this size are copied behind their 5-byte prefix (one DATA chunk); larger ones are not. */
 const COPY_LIMIT = 16 * 1024;
 
@@ -210,7 +211,12 @@ class Call {
   cancelled = false;
   finished = false;
   private headersSent = false;
-  private pending: Buffer | undefined;
+  /** Request bytes received and not yet framed into messages. */
+  private parts: Buffer[] = [];
+  private buffered = 0;
+  /** The current message's length once its 5-byte prefix is read, else -1; `flag` is its compressed flag. */
+  private bodyLength = -1;
+  private flag = 0;
   private timer: NodeJS.Timeout | undefined;
   private readonly listeners: (() => void)[] = [];
 
@@ -263,27 +269,58 @@ class Call {
     this.stream.resume();
   }
 
+  /**
+   * Splits the request stream into messages. Chunks are kept as they arrive and copied at most once, into
+   * the message they complete, so a large request in many DATA frames costs linear time.
+   */
   private onData(chunk: Buffer): void {
-    let buf = this.pending ? Buffer.concat([this.pending, chunk]) : chunk;
-    this.pending = undefined;
-    while (buf.length >= MESSAGE_HEADER && !this.finished) {
-      const flag = buf[0]!;
-      const len = buf.readUInt32BE(1);
-      if (len > this.maxReceive) {
-        this.finish(
-          Status.RESOURCE_EXHAUSTED,
-          `grpc: received message larger than max (${len} vs. ${this.maxReceive})`,
-        );
-        this.stream.removeAllListeners('data');
-        this.discardInput();
-        return;
+    this.parts.push(chunk);
+    this.buffered += chunk.length;
+    while (!this.finished) {
+      if (this.bodyLength < 0) {
+        if (this.buffered < MESSAGE_HEADER) return;
+        const head = this.take(MESSAGE_HEADER);
+        const len = head.readUInt32BE(1);
+        if (len > this.maxReceive) {
+          this.finish(
+            Status.RESOURCE_EXHAUSTED,
+            `grpc: received message larger than max (${len} vs. ${this.maxReceive})`,
+          );
+          this.parts = [];
+          this.stream.removeAllListeners('data');
+          this.discardInput();
+          return;
+        }
+        this.flag = head[0]!;
+        this.bodyLength = len;
       }
-      if (buf.length < MESSAGE_HEADER + len) break;
-      const body = buf.subarray(MESSAGE_HEADER, MESSAGE_HEADER + len);
-      buf = buf.subarray(MESSAGE_HEADER + len);
-      this.deliver(flag, body);
+      if (this.buffered < this.bodyLength) return;
+      const body = this.take(this.bodyLength);
+      this.bodyLength = -1;
+      this.deliver(this.flag, body);
     }
-    if (buf.length > 0 && !this.finished) this.pending = Buffer.from(buf);
+  }
+
+  /** The next `n` buffered bytes (n <= buffered): a view when one chunk holds them, else one copy. */
+  private take(n: number): Buffer {
+    if (n === 0) return EMPTY;
+    this.buffered -= n;
+    const first = this.parts[0]!;
+    if (first.length >= n) {
+      if (first.length === n) this.parts.shift();
+      else this.parts[0] = first.subarray(n);
+      return first.subarray(0, n);
+    }
+    const out = Buffer.allocUnsafe(n);
+    for (let off = 0; off < n;) {
+      const p = this.parts[0]!;
+      const k = Math.min(p.length, n - off);
+      p.copy(out, off, 0, k);
+      off += k;
+      if (k === p.length) this.parts.shift();
+      else this.parts[0] = p.subarray(k);
+    }
+    return out;
   }
 
   private deliver(flag: number, body: Buffer): void {
