@@ -446,19 +446,35 @@ export class StoreNode implements EtcdBackend {
   private proposalQueue: { id: bigint; data: Uint8Array }[] = [];
   private queueHead = 0;
 
-  /** Hands up to MAX_PROPOSALS_PER_READY queued proposals to Raft; one refused is failed at once. */
+  /**
+   * Hands the next queued proposals to Raft as one message (one append, one round of MsgApp; a follower
+   * forwards them to the leader as one MsgProp): at most MAX_PROPOSALS_PER_READY, and no more than
+   * MAX_ENTRY_BYTES_PER_MSG unless a single one is larger. If Raft refuses the message, each is failed at once.
+   */
   private feedProposals(): void {
     const q = this.proposalQueue;
-    const end = Math.min(q.length, this.queueHead + MAX_PROPOSALS_PER_READY);
-    for (; this.queueHead < end; this.queueHead++) {
+    const ids: bigint[] = [];
+    const datas: Uint8Array[] = [];
+    let bytes = 0;
+    while (this.queueHead < q.length && datas.length < MAX_PROPOSALS_PER_READY) {
       const p = q[this.queueHead]!;
-      const w = this.waiters.get(p.id);
-      if (!w) continue; // timed out while queued
-      if (this.rn.propose(p.data)) {
-        this.waiters.delete(p.id);
+      if (this.waiters.has(p.id)) {
+        // (A proposal no longer waited for timed out while queued.)
+        if (datas.length > 0 && bytes + p.data.length > MAX_ENTRY_BYTES_PER_MSG) break;
+        ids.push(p.id);
+        datas.push(p.data);
+        bytes += p.data.length;
+      }
+      this.queueHead++;
+    }
+    if (datas.length > 0 && this.rn.proposeBatch(datas)) {
+      const err = () => (this.lead ? ServerErrors.timeout() : ServerErrors.noLeader());
+      for (const id of ids) {
+        const w = this.waiters.get(id)!;
+        this.waiters.delete(id);
         clearTimeout(w.timer);
         this.metrics.proposalsFailed.inc();
-        w.reject(this.lead ? ServerErrors.timeout() : ServerErrors.noLeader());
+        w.reject(err());
       }
     }
     if (this.queueHead === q.length) {
