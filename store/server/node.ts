@@ -458,8 +458,8 @@ export class StoreNode implements EtcdBackend {
     let bytes = 0;
     while (this.queueHead < q.length && datas.length < MAX_PROPOSALS_PER_READY) {
       const p = q[this.queueHead]!;
+      // A proposal with no waiter timed out while queued: skip it.
       if (this.waiters.has(p.id)) {
-        // (A proposal no longer waited for timed out while queued.)
         if (datas.length > 0 && bytes + p.data.length > MAX_ENTRY_BYTES_PER_MSG) break;
         ids.push(p.id);
         datas.push(p.data);
@@ -756,7 +756,13 @@ export class StoreNode implements EtcdBackend {
 
   private async propose<T>(req: RaftRequest): Promise<T> {
     this.checkServing();
-    if (this.waiters.size >= MAX_PENDING_PROPOSALS) throw ServerErrors.tooManyRequests();
+    // The queue counts too: while the loop waits on a slow disk, proposals that timed out stay queued until it
+    // gets to them, so the cap on live waiters alone would not bound it.
+    if (
+      this.waiters.size >= MAX_PENDING_PROPOSALS ||
+      this.proposalQueue.length - this.queueHead >= MAX_PENDING_PROPOSALS
+    )
+      throw ServerErrors.tooManyRequests();
     if (this.committedIndex - this.appliedIndex > MAX_GAP_BETWEEN_APPLY_AND_COMMIT)
       throw ServerErrors.tooManyRequests();
     const invalid = this.sm.validate(req);
@@ -1711,8 +1717,8 @@ export type { HardState };
 
 const MEMBERSHIP_FILE = 'cluster.json';
 
-/** Written once at bootstrap (temp file, fsync, rename); snapshots carry the membership after that. */
 /**
+ * Written once at bootstrap (temp file, fsync, rename); snapshots carry the membership after that.
  * `bootstrap`: this member was created to start a new cluster (its first entries are the members' additions,
  * which restart needs to know if it stopped before they were durable).
  */
