@@ -1,4 +1,4 @@
-// Client connections reach grpc-js through our own TCP listener, so that one quirk of Go etcd clients works.
+// Client connections reach the gRPC server through our own TCP listener, so that one quirk of Go etcd clients works.
 //
 // etcdctl 3.4 dials some per-endpoint connections (endpoint status/hashkv, defrag, move-leader, and every
 // `--cluster` form, which takes the members' advertised client URLs) with the whole endpoint URL as the HTTP/2
@@ -6,7 +6,7 @@
 // authority's characters and resets the stream with PROTOCOL_ERROR, so those commands failed.
 //
 // Each accepted socket is read up to the end of its first header block. If that block's :authority is one
-// nghttp2 accepts (every other client), the socket is handed to grpc-js unchanged, its bytes pushed back, and
+// nghttp2 accepts (every other client), the socket is handed to the gRPC server unchanged, its bytes pushed back, and
 // HTTP/2 runs on the native socket as before. Otherwise the connection goes through a small rewriter that
 // replaces each character nghttp2 refuses in a literal :authority value with '-'. The value keeps its length,
 // so the HPACK dynamic tables of client and server stay the same size and every later index still matches.
@@ -369,7 +369,7 @@ export function rewriteStream(chunks: Buffer[], dropAck = false): Buffer {
 
 /** What the bytes read so far from a connection tell. */
 export interface Peek {
-  /** False if this is not an HTTP/2 connection with prior knowledge: pass it on and let grpc-js judge. */
+  /** False if this is not an HTTP/2 connection with prior knowledge: pass it on and let the HTTP/2 server judge. */
   http2: boolean;
   /** The first header block is complete, and whether its :authority would be refused. */
   headers?: { refused: boolean };
@@ -439,7 +439,7 @@ function rewritingStream(socket: net.Socket, already: Buffer, dropAck: boolean):
 }
 
 /**
- * Listens on host:port and hands every connection to `inject` (grpc-js's connection injector), through the
+ * Listens on host:port and hands every connection to `inject` (the gRPC server's `accept`), through the
  * authority rewriter when the client needs it. Resolves with the bound port.
  */
 export function listenForGrpc(
@@ -459,7 +459,7 @@ export function listenForGrpc(
       socket.pause();
       if (!p.http2) {
         // Not HTTP/2 with prior knowledge: plain HTTP (/health, /metrics, /version, as etcd answers on its
-        // client URLs) if there is a handler for it, else grpc-js's own refusal.
+        // client URLs) if there is a handler for it, else the HTTP/2 server's own refusal.
         socket.unshift(seen);
         if (http1) http1(socket);
         else inject(socket);
@@ -468,7 +468,7 @@ export function listenForGrpc(
       let rest = seen;
       if (p.ack) rest = Buffer.concat([seen.subarray(0, p.ack.start), seen.subarray(p.ack.end)]);
       if (p.ack && (p.headers ? !p.headers.refused : timedOut)) {
-        // The common case: HTTP/2 runs on the native socket, exactly as if grpc-js had accepted it.
+        // The common case: HTTP/2 runs on the native socket, exactly as if the HTTP/2 server had accepted it.
         socket.unshift(rest);
         inject(socket);
       } else inject(rewritingStream(socket, rest, !p.ack));

@@ -4,14 +4,7 @@ import assert from 'node:assert/strict';
 import * as net from 'node:net';
 import * as grpc from '@grpc/grpc-js';
 import { loadProtos } from './proto.js';
-import {
-  encodeMessage,
-  parseTimeout,
-  RpcServer,
-  Status,
-  type StreamCall,
-  type UnaryCall,
-} from './rpcserver.js';
+import { encodeMessage, parseTimeout, RpcServer, type StreamCall, type UnaryCall } from './rpcserver.js';
 import { waitFor } from '../../test/support/index.js';
 
 const MAX = 64 * 1024;
@@ -30,7 +23,7 @@ async function serve(
   const p = loadProtos();
   const rpc = new RpcServer({ maxReceiveMessageBytes: MAX });
   const notImplemented = (_c: UnaryCall, done: (err: any) => void) =>
-    done({ code: Status.UNIMPLEMENTED, details: 'not here' });
+    done({ code: grpc.status.UNIMPLEMENTED, details: 'not here' });
   rpc.addService(p.KV.service, {
     Range: kv.Range ?? notImplemented,
     Put: kv.Put ?? notImplemented,
@@ -104,7 +97,7 @@ test('a unary call round-trips its request and response', async (t) => {
 test('errors arrive with their code and exact message, also when not plain ASCII', async (t) => {
   const msg = 'etcdserver: 100% füll, "quoted"';
   const h = await serve({
-    Range: (_c, done) => done({ code: Status.RESOURCE_EXHAUSTED, details: msg }),
+    Range: (_c, done) => done({ code: grpc.status.RESOURCE_EXHAUSTED, details: msg }),
     Put: () => {
       throw new Error('handler threw');
     },
@@ -114,11 +107,11 @@ test('errors arrive with their code and exact message, also when not plain ASCII
   t.after(() => c.kv.close());
   await assert.rejects(
     unary(c.kv, 'Range', {}),
-    (e: any) => e.code === Status.RESOURCE_EXHAUSTED && e.details === msg,
+    (e: any) => e.code === grpc.status.RESOURCE_EXHAUSTED && e.details === msg,
   );
   await assert.rejects(
     unary(c.kv, 'Put', {}),
-    (e: any) => e.code === Status.UNKNOWN && e.details === 'handler threw',
+    (e: any) => e.code === grpc.status.UNKNOWN && e.details === 'handler threw',
   );
   assert.equal(encodeMessage('a%b\n'), 'a%25b%0A');
 });
@@ -139,7 +132,7 @@ test('unknown methods and services are UNIMPLEMENTED', async (t) => {
       ),
     );
   await assert.rejects(call('/etcdserverpb.KV/Nope'), (e: any) => {
-    assert.equal(e.code, Status.UNIMPLEMENTED);
+    assert.equal(e.code, grpc.status.UNIMPLEMENTED);
     assert.equal(e.details, 'unknown method Nope for service etcdserverpb.KV');
     return true;
   });
@@ -157,7 +150,7 @@ test('a request over the size limit is refused and the connection keeps serving'
   await assert.rejects(
     unary(c.kv, 'Put', { key: Buffer.from('k'), value: Buffer.alloc(MAX + 1) }),
     (e: any) => {
-      assert.equal(e.code, Status.RESOURCE_EXHAUSTED);
+      assert.equal(e.code, grpc.status.RESOURCE_EXHAUSTED);
       assert.match(e.details, /^grpc: received message larger than max \(\d+ vs\. 65536\)$/);
       return true;
     },
@@ -189,7 +182,7 @@ test('a call learns when its client cancels it or its deadline passes', async (t
   t.after(() => c.kv.close());
   await assert.rejects(
     unary(c.kv, 'Range', { key: Buffer.from('deadline') }, 200),
-    (e: any) => e.code === Status.DEADLINE_EXCEEDED,
+    (e: any) => e.code === grpc.status.DEADLINE_EXCEEDED,
   );
   await waitFor('server-side deadline', () => seen.includes('range:deadline'), { timeoutMs: 5000 });
   const pending = c.kv.Range({ key: Buffer.from('cancel') }, () => undefined);
@@ -219,7 +212,7 @@ test('a bidi stream delivers messages both ways in order and ends with OK', asyn
   for (let i = 1; i <= 50; i++) s.write({ createRequest: { key: Buffer.from('k'), startRevision: i } });
   await waitFor('50 responses', () => got.length === 50, { timeoutMs: 5000 });
   s.end();
-  assert.equal((await status).code, Status.OK);
+  assert.equal((await status).code, grpc.status.OK);
   assert.deepEqual(
     got,
     Array.from({ length: 50 }, (_, i) => String(i + 1)),
@@ -242,7 +235,7 @@ test('a server stream sends large messages with backpressure, then the status', 
         await new Promise((r) => call.once('drain', r));
       }
     }
-    call.destroy({ code: Status.INTERNAL, details: 'after the data' });
+    call.destroy({ code: grpc.status.INTERNAL, details: 'after the data' });
   });
   t.after(() => h.close());
   const c = clients(h.target, { 'grpc.max_receive_message_length': -1 });
@@ -274,6 +267,6 @@ test('close() cuts open streams after the grace period', async (t) => {
   const status = new Promise<any>((r) => s.on('status', r));
   await waitFor('the stream to reach the server', () => started, { timeoutMs: 5000 });
   await h.close();
-  assert.notEqual((await status).code, Status.OK);
+  assert.notEqual((await status).code, grpc.status.OK);
   assert.ok(cancelled, 'the handler saw the cut');
 });

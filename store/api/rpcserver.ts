@@ -16,19 +16,7 @@ import * as http2 from 'node:http2';
 import { EventEmitter } from 'node:events';
 import type { Duplex } from 'node:stream';
 import { gunzipSync, inflateSync } from 'node:zlib';
-
-/** gRPC status codes used here (the numbers are the protocol's). */
-export const Status = {
-  OK: 0,
-  CANCELLED: 1,
-  UNKNOWN: 2,
-  INVALID_ARGUMENT: 3,
-  DEADLINE_EXCEEDED: 4,
-  RESOURCE_EXHAUSTED: 8,
-  UNIMPLEMENTED: 12,
-  INTERNAL: 13,
-  UNAVAILABLE: 14,
-} as const;
+import { status } from '@grpc/grpc-js';
 
 /** A method as @grpc/proto-loader describes it (grpc.loadPackageDefinition's `.service` entries). */
 export interface MethodDefinition {
@@ -156,7 +144,7 @@ export class RpcServer {
       const m = /^\/([^/]+)\/([^/]+)$/.exec(path);
       const known = m && [...this.routes.keys()].some((p) => p.startsWith(`/${m[1]}/`));
       call.finish(
-        Status.UNIMPLEMENTED,
+        status.UNIMPLEMENTED,
         !m
           ? `malformed method name: "${path}"`
           : known
@@ -178,7 +166,7 @@ export class RpcServer {
         }
       };
       call.onEnd = () => {
-        if (call.onMessage) call.finish(Status.INTERNAL, 'grpc: server expected exactly one request message');
+        if (call.onMessage) call.finish(status.INTERNAL, 'grpc: server expected exactly one request message');
       };
       call.readInput();
       return;
@@ -196,7 +184,7 @@ export class RpcServer {
         handler(sc);
       };
       call.onEnd = () => {
-        if (call.onMessage) call.finish(Status.INTERNAL, 'grpc: server expected exactly one request message');
+        if (call.onMessage) call.finish(status.INTERNAL, 'grpc: server expected exactly one request message');
       };
     }
     call.readInput();
@@ -233,7 +221,7 @@ class Call {
         this.timer = setTimeout(() => {
           this.timer = undefined;
           if (this.finished) return;
-          this.finish(Status.DEADLINE_EXCEEDED, 'context deadline exceeded');
+          this.finish(status.DEADLINE_EXCEEDED, 'context deadline exceeded');
           this.cancel();
         }, ms);
       }
@@ -283,7 +271,7 @@ class Call {
         const len = head.readUInt32BE(1);
         if (len > this.maxReceive) {
           this.finish(
-            Status.RESOURCE_EXHAUSTED,
+            status.RESOURCE_EXHAUSTED,
             `grpc: received message larger than max (${len} vs. ${this.maxReceive})`,
           );
           this.parts = [];
@@ -330,7 +318,7 @@ class Call {
       msg = this.def!.requestDeserialize(body);
     } catch (err) {
       const e = err as CallError & Error;
-      this.finish(e.code ?? Status.INTERNAL, e.details ?? `grpc: error unmarshalling request: ${e.message}`);
+      this.finish(e.code ?? status.INTERNAL, e.details ?? `grpc: error unmarshalling request: ${e.message}`);
       return;
     }
     this.onMessage?.(msg);
@@ -341,10 +329,10 @@ class Call {
     if (enc === 'gzip') return gunzipSync(body, { maxOutputLength: this.maxReceive });
     if (enc === 'deflate') return inflateSync(body, { maxOutputLength: this.maxReceive });
     if (enc === undefined || enc === 'identity') {
-      throw { code: Status.INTERNAL, details: 'grpc: compressed flag set with identity or empty encoding' };
+      throw { code: status.INTERNAL, details: 'grpc: compressed flag set with identity or empty encoding' };
     }
     throw {
-      code: Status.UNIMPLEMENTED,
+      code: status.UNIMPLEMENTED,
       details: `grpc: Decompressor is not installed for grpc-encoding "${enc}"`,
     };
   }
@@ -385,17 +373,17 @@ class Call {
     try {
       body = this.def!.responseSerialize(msg);
     } catch (err) {
-      this.finish(Status.INTERNAL, `grpc: error while marshaling: ${(err as Error).message}`);
+      this.finish(status.INTERNAL, `grpc: error while marshaling: ${(err as Error).message}`);
       return;
     }
     this.headersSent = true;
     this.stream.respond({ ':status': 200, 'content-type': 'application/grpc' }, { waitForTrailers: true });
     this.writeFrame(body);
-    this.finish(Status.OK, '');
+    this.finish(status.OK, '');
   }
 
   fail(err: CallError | null | undefined): void {
-    const code = typeof err?.code === 'number' && err.code > 0 && err.code <= 16 ? err.code : Status.UNKNOWN;
+    const code = typeof err?.code === 'number' && err.code > 0 && err.code <= 16 ? err.code : status.UNKNOWN;
     const details =
       typeof err?.details === 'string' ? err.details : err instanceof Error ? err.message : String(err);
     this.finish(code, details);
@@ -470,7 +458,7 @@ export class StreamCall extends EventEmitter {
 
   /** Ends the call with OK. */
   end(): void {
-    this.call.finish(Status.OK, '');
+    this.call.finish(status.OK, '');
   }
 
   /** Ends the call with the error's code and message. */

@@ -1,6 +1,7 @@
 // The etcd v3 gRPC services (KV, Watch, Lease, Cluster, Maintenance, Auth, Lock, Election) over an
 // EtcdBackend, served by our HTTP/2 gRPC server (rpcserver.ts) on the --listen-client-urls.
 import { createHash } from 'node:crypto';
+import { status } from '@grpc/grpc-js';
 import type { EtcdBackend, Msg } from './backend.js';
 import { fromWire, toWire } from './convert.js';
 import { loadProtos } from './proto.js';
@@ -8,7 +9,7 @@ import { RpcError, ServerErrors, toServiceError } from './status.js';
 import { Concurrency } from './concurrency.js';
 import { encodeWatchResponse, passEncodedResponses } from './watchwire.js';
 import { listenForGrpc } from './authority.js';
-import { RpcServer, Status, type StreamCall, type UnaryCall, type UnaryHandler } from './rpcserver.js';
+import { RpcServer, type StreamCall, type UnaryCall, type UnaryHandler } from './rpcserver.js';
 import type { Server, Socket } from 'node:net';
 
 type Handlers = Record<string, UnaryHandler | ((call: StreamCall) => void)>;
@@ -19,12 +20,6 @@ const GRPC_OVERHEAD_BYTES = 512 * 1024;
 const SNAPSHOT_CHUNK = 32 * 1024;
 /** Keep-alive requests in flight per stream before we stop reading (bounds a flooding client). */
 const MAX_KEEPALIVES_IN_FLIGHT = 64;
-
-export interface GrpcServerOptions {
-  backend: EtcdBackend;
-  /** Listen addresses as host:port (already parsed from the URLs). */
-  listen: string[];
-}
 
 export class EtcdGrpcServer {
   readonly server: RpcServer;
@@ -99,17 +94,17 @@ export class EtcdGrpcServer {
       try {
         req = fromWire(call.request);
       } catch (err) {
-        cb({ code: Status.INVALID_ARGUMENT, details: (err as Error).message });
+        cb({ code: status.INVALID_ARGUMENT, details: (err as Error).message });
         return;
       }
       fn(req, signal).then(
         (resp) => {
-          this.observe(service, method, 'unary', Status.OK, t0);
+          this.observe(service, method, 'unary', status.OK, t0);
           cb(null, toWire(resp));
         },
         (err) => {
           const se = toServiceError(err);
-          this.observe(service, method, 'unary', se.code ?? Status.UNKNOWN, t0);
+          this.observe(service, method, 'unary', se.code ?? status.UNKNOWN, t0);
           cb(se);
         },
       );
@@ -181,7 +176,7 @@ export class EtcdGrpcServer {
       if (closed) return;
       closed = true;
       ws.close();
-      this.observe('Watch', 'Watch', 'bidi_stream', Status.OK, t0);
+      this.observe('Watch', 'Watch', 'bidi_stream', status.OK, t0);
     };
     call.on('data', (raw: any) => {
       try {
@@ -222,7 +217,7 @@ export class EtcdGrpcServer {
       LeaseLeases: this.unary('Lease', 'LeaseLeases', () => b.leaseLeases()),
       LeaseKeepAlive: (call: StreamCall) => {
         const t0 = process.hrtime.bigint();
-        call.on('close', () => this.observe('Lease', 'LeaseKeepAlive', 'bidi_stream', Status.OK, t0));
+        call.on('close', () => this.observe('Lease', 'LeaseKeepAlive', 'bidi_stream', status.OK, t0));
         let inFlight = 0;
         let chain = Promise.resolve();
         let done = false;
@@ -336,13 +331,13 @@ export class EtcdGrpcServer {
           await send(chunk.subarray(off, off + SNAPSHOT_CHUNK));
         }
       }
-      if (remaining !== 32) throw new RpcError(Status.INTERNAL, 'snapshot size changed while streaming');
+      if (remaining !== 32) throw new RpcError(status.INTERNAL, 'snapshot size changed while streaming');
       await send(sha.digest());
       call.end();
-      this.observe('Maintenance', 'Snapshot', 'server_stream', Status.OK, t0);
+      this.observe('Maintenance', 'Snapshot', 'server_stream', status.OK, t0);
     } catch (err) {
       const se = toServiceError(err);
-      this.observe('Maintenance', 'Snapshot', 'server_stream', se.code ?? Status.UNKNOWN, t0);
+      this.observe('Maintenance', 'Snapshot', 'server_stream', se.code ?? status.UNKNOWN, t0);
       call.destroy(Object.assign(new Error(se.details ?? 'snapshot failed'), se));
     }
   }
@@ -352,7 +347,7 @@ export class EtcdGrpcServer {
     const unsupported = (method: string) =>
       this.unary('Auth', method, async () => {
         throw new RpcError(
-          Status.UNIMPLEMENTED,
+          status.UNIMPLEMENTED,
           `etcdserver: auth ${method} is not supported by this server (authentication is always disabled)`,
         );
       });
