@@ -4,8 +4,9 @@
 // Why not @grpc/grpc-js's server: per unary call it spends about 65-80 us of CPU on this machine (metadata
 // objects, interceptor chains, promise-based decompression, several event-loop turns between the headers,
 // the message and the trailers), against 40-50 us for node:http2 alone. Here a unary call is one 'stream'
-// event, one decode, one handler call and, for the answer, headers + DATA + trailers queued in the same turn,
-// so nghttp2 sends them in one write. grpc-js stays the project's client.
+// event, one decode, one handler call and, for the answer, headers and DATA queued in the same turn (one
+// write); node:http2 itself sends the trailers one turn later, from a setImmediate, with no public way
+// around it. grpc-js stays the project's client.
 //
 // The wire (gRPC over HTTP/2): a request is a POST to /package.Service/Method with content-type
 // application/grpc; each message is a 1-byte compressed flag, a 4-byte big-endian length and the protobuf
@@ -366,7 +367,7 @@ class Call {
     return ok;
   }
 
-  /** A unary answer: headers, the message and OK trailers, queued in one turn. */
+  /** A unary answer: headers and the message in this turn, OK trailers when node:http2 asks for them. */
   reply(msg: unknown): void {
     if (this.finished || this.stream.destroyed) return;
     let body: Buffer;
