@@ -2,7 +2,16 @@
 // ports, temp data dirs; members can be killed, paused (SIGSTOP), restarted, added and removed.
 import { join } from 'node:path';
 import { rawClient, type RawEtcdClient } from '../api/index.js';
-import { BIN, freePorts, run, startProcess, tempDir, waitFor, type Proc } from '../../test/support/index.js';
+import {
+  BIN,
+  freePorts,
+  nodeFlagsOf,
+  run,
+  startProcess,
+  tempDir,
+  waitFor,
+  type Proc,
+} from '../../test/support/index.js';
 
 export interface ClusterMember {
   name: string;
@@ -66,6 +75,7 @@ export class StoreCluster {
       metricsURL: `http://127.0.0.1:${metrics}`,
       dataDir,
       args: [
+        ...nodeFlagsOf(join(BIN, 'store')),
         join(BIN, 'store'),
         '--name',
         name,

@@ -1,7 +1,16 @@
 // Starts bin/store as a real process for end-to-end tests and benchmarks: free loopback ports, a temp
 // data dir, and helpers to stop it cleanly, kill -9 it and restart it on the same data dir.
 import { join } from 'node:path';
-import { BIN, freePorts, run, startProcess, tempDir, waitFor, type Proc } from '../../test/support/index.js';
+import {
+  BIN,
+  freePorts,
+  nodeFlagsOf,
+  run,
+  startProcess,
+  tempDir,
+  waitFor,
+  type Proc,
+} from '../../test/support/index.js';
 
 export interface StoreProcess {
   name: string;
@@ -54,6 +63,7 @@ export async function startStore(opts: StartStoreOptions = {}): Promise<StorePro
   const endpoint = `http://127.0.0.1:${client}`;
   const metricsURL = `http://127.0.0.1:${metrics}`;
   const args = [
+    ...nodeFlagsOf(join(BIN, 'store')),
     join(BIN, 'store'),
     '--name',
     name,

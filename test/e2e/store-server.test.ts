@@ -4,11 +4,19 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { Etcd3 } from 'etcd3';
-import { BIN, run } from '../support/index.js';
+import { BIN, nodeFlagsOf, run } from '../support/index.js';
 import { rawClient } from '../../store/api/index.js';
 import { startStore, type StoreProcess } from '../../store/server/testing.js';
 
 describe('bin/store process', () => {
+  test('runs as an executable with the V8 heap flag on its #! line, which test helpers pass on too', async () => {
+    // Started directly, so that `env -S` and the flag go through the kernel's #! handling as for a user.
+    const r = await run(join(BIN, 'store'), ['--help']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /--data-dir/);
+    assert.deepEqual(nodeFlagsOf(join(BIN, 'store')), ['--initial-heap-size=128']);
+  });
+
   test('--help lists etcd flag names', async () => {
     const r = await run(process.execPath, [join(BIN, 'store'), '--help']);
     assert.equal(r.code, 0, r.stderr);

@@ -4,7 +4,7 @@
 import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { BIN, freePorts, startProcess, tempDir, waitFor, type Proc } from '../support/index.js';
+import { BIN, freePorts, nodeFlagsOf, startProcess, tempDir, waitFor, type Proc } from '../support/index.js';
 import { etcdClient, type EtcdClient } from './client.js';
 import { LinkProxy, type LinkMode } from './proxy.js';
 
@@ -117,6 +117,7 @@ export class TortureCluster {
     const hosts: Record<string, string> = {};
     for (const peer of this.members) hosts[`${peer.name}.torture`] = linkAddress(m.index, peer.index);
     const args = [
+      ...nodeFlagsOf(join(BIN, 'store')),
       '--import',
       this.opts.peerDns ?? PEER_DNS,
       this.opts.storeEntry ?? join(BIN, 'store'),
