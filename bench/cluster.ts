@@ -1,9 +1,9 @@
-// `npm run bench -- cluster [--duration S] [--only NAME]`: the store benchmark's workloads against a
+// `npm run bench -- cluster [--duration S] [--only NAME] [--rounds N]`: the store benchmark's workloads against a
 // 3-member bin/store cluster and a 3-member etcd 3.4 cluster (both started here, on this machine), client
 // connections spread over all members, the leader's first (see leaderFirst); side by side with ratios,
 // written to bench/results/cluster.json.
 import { join } from 'node:path';
-import { report, suite, type Result } from './store.js';
+import { report, rounds, roundsArg, suite } from './store.js';
 import { StoreCluster } from '../store/server/cluster-testing.js';
 import { rawClient } from '../store/api/client.js';
 import {
@@ -100,29 +100,25 @@ export async function run(args: string[]): Promise<void> {
   };
   const ms = Number(arg('--duration') ?? 3) * 1000;
   const only = arg('--only');
+  const n = roundsArg(arg('--rounds'));
   const cluster = await StoreCluster.start(3, { extraArgs: ['--log-level', 'warn'] });
-  let ours: Result[];
+  let etcd: Awaited<ReturnType<typeof startEtcdCluster>> | undefined;
   try {
     await cluster.waitLeader();
-    ours = await suite(await leaderFirst(cluster.members.map((m) => m.endpoint)), ms, only);
+    const ours = await leaderFirst(cluster.members.map((m) => m.endpoint));
+    etcd = hasCommand('etcd') ? await startEtcdCluster(3) : undefined;
+    const ref = etcd && (await leaderFirst(etcd.endpoints));
+    const res = await rounds(n, () => suite(ours, ms, only), ref && (() => suite(ref, ms, only)));
+    report(
+      `3-member bin/store vs 3-member etcd ${etcd ? '3.4' : '(not installed)'}`,
+      res.ours,
+      res.ref,
+      ms,
+      'cluster.json',
+      { members: 3 },
+    );
   } finally {
     await cluster.destroy();
+    await etcd?.stop();
   }
-  let ref: Result[] = [];
-  if (hasCommand('etcd')) {
-    const etcd = await startEtcdCluster(3);
-    try {
-      ref = await suite(await leaderFirst(etcd.endpoints), ms, only);
-    } finally {
-      await etcd.stop();
-    }
-  }
-  report(
-    `3-member bin/store vs 3-member etcd ${ref.length ? '3.4' : '(not installed)'}`,
-    ours,
-    ref,
-    ms,
-    'cluster.json',
-    { members: 3 },
-  );
 }

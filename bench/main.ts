@@ -16,4 +16,11 @@ try {
   console.error(`benchmark "${name}" is not built yet: ${(err as Error).message}`);
   process.exit(2);
 }
-await mod.run(rest);
+try {
+  await mod.run(rest);
+} catch (err) {
+  // A bad flag is one line, like every other command's; anything else keeps its stack.
+  if ((err as Error).name !== 'UsageError') throw err;
+  console.error(`bench ${name}: ${(err as Error).message}`);
+  process.exit(2);
+}

@@ -1,5 +1,6 @@
-// `npm run bench -- store [--duration S] [--only NAME]`: the same workloads against bin/store and a real
-// etcd 3.4 (both started here, on this machine), side by side: ops/s, p50/p99 latency, and the ratio.
+// `npm run bench -- store [--duration S] [--only NAME] [--rounds N]`: the same workloads against bin/store and
+// a real etcd 3.4 (both started here, on this machine), side by side: ops/s, p50/p99 latency, and the ratio.
+// With --rounds N the two take turns N times and the table shows medians (see rounds()).
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -158,6 +159,32 @@ export async function suite(endpoint: string | string[], ms: number, only?: stri
   return out;
 }
 
+/**
+ * Runs the suite against each side in turn, `n` times (ours, then the reference, then ours...), so that both
+ * see the same stretches of machine load; a side without a runner gets no results.
+ */
+export async function rounds(
+  n: number,
+  ours: () => Promise<Result[]>,
+  ref: (() => Promise<Result[]>) | undefined,
+): Promise<{ ours: Result[][]; ref: Result[][] }> {
+  const out = { ours: [] as Result[][], ref: [] as Result[][] };
+  for (let i = 0; i < n; i++) {
+    out.ours.push(await ours());
+    if (ref) out.ref.push(await ref());
+  }
+  return out;
+}
+
+/** `--rounds N` (default 1), checked. */
+export function roundsArg(v: string | undefined): number {
+  const n = Number(v ?? 1);
+  if (!Number.isInteger(n) || n < 1) {
+    throw Object.assign(new Error(`--rounds wants a positive integer, not ${v}`), { name: 'UsageError' });
+  }
+  return n;
+}
+
 export async function run(args: string[]): Promise<void> {
   const arg = (n: string) => {
     const i = args.indexOf(n);
@@ -165,43 +192,77 @@ export async function run(args: string[]): Promise<void> {
   };
   const ms = Number(arg('--duration') ?? 3) * 1000;
   const only = arg('--only');
+  const n = roundsArg(arg('--rounds'));
   const store = await startStore({ extraArgs: ['--log-level', 'warn'] });
-  let ours: Result[];
+  const etcd = hasCommand('etcd')
+    ? await startRealEtcd().catch(async (err) => {
+        await store.destroy();
+        throw err;
+      })
+    : undefined;
+  let res: { ours: Result[][]; ref: Result[][] };
   try {
-    ours = await suite(store.endpoint, ms, only);
+    res = await rounds(
+      n,
+      () => suite(store.endpoint, ms, only),
+      etcd && (() => suite(etcd.endpoint, ms, only)),
+    );
   } finally {
     await store.destroy();
+    await etcd?.stop();
   }
-  let ref: Result[] = [];
-  if (hasCommand('etcd')) {
-    const etcd = await startRealEtcd();
-    try {
-      ref = await suite(etcd.endpoint, ms, only);
-    } finally {
-      await etcd.stop();
-    }
-  }
-  report(`bin/store vs etcd ${ref.length ? '3.4' : '(not installed)'}`, ours, ref, ms, 'store.json');
+  report(`bin/store vs etcd ${etcd ? '3.4' : '(not installed)'}`, res.ours, res.ref, ms, 'store.json');
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
+
+/** One workload's results over the rounds, as medians (ops/s, p50 and p99 each taken separately). */
+function medianResult(rs: Result[]): Result {
+  return {
+    workload: rs[0]!.workload,
+    ops: median(rs.map((r) => r.ops)),
+    opsPerSec: median(rs.map((r) => r.opsPerSec)),
+    p50ms: median(rs.map((r) => r.p50ms)),
+    p99ms: median(rs.map((r) => r.p99ms)),
+  };
 }
 
 /**
  * Pairs our results with etcd's by workload, prints the side-by-side table and writes
- * bench/results/<fileName> (shared with the cluster benchmark).
+ * bench/results/<fileName> (shared with the cluster benchmark). Given several rounds, each number is the
+ * median over the rounds and the ratio the median of the rounds' own ratios; every round's ratio is listed.
  */
 export function report(
   title: string,
-  ours: Result[],
-  ref: Result[],
+  oursRounds: Result[][],
+  refRounds: Result[][],
   ms: number,
   fileName: string,
   extra: Record<string, unknown> = {},
 ): void {
-  const rows = ours.map((r) => {
-    const e = ref.find((x) => x.workload === r.workload);
-    return { workload: r.workload, store: r, etcd: e ?? null, ratio: e ? r.opsPerSec / e.opsPerSec : null };
+  const byWorkload = (rounds: Result[][], w: string) =>
+    rounds.map((rs) => rs.find((r) => r.workload === w)).filter((r): r is Result => r !== undefined);
+  const rows = oursRounds[0]!.map(({ workload }) => {
+    const mine = byWorkload(oursRounds, workload);
+    const theirs = byWorkload(refRounds, workload);
+    const ratios =
+      theirs.length === mine.length ? mine.map((r, i) => r.opsPerSec / theirs[i]!.opsPerSec) : [];
+    return {
+      workload,
+      store: medianResult(mine),
+      etcd: theirs.length ? medianResult(theirs) : null,
+      ratio: ratios.length ? median(ratios) : null,
+      ...(mine.length > 1 ? { ratios, rounds: { store: mine, etcd: theirs } } : {}),
+    };
   });
-  const f = (n: number | undefined, d = 1) => (n === undefined || Number.isNaN(n) ? '-' : n.toFixed(d));
-  console.log(`\n${title} on this machine, ${ms / 1000}s per workload\n`);
+  const n = oursRounds.length;
+  const f = (v: number | undefined, d = 1) => (v === undefined || Number.isNaN(v) ? '-' : v.toFixed(d));
+  const medians = n > 1 ? `, medians of ${n} rounds` : '';
+  console.log(`\n${title} on this machine, ${ms / 1000}s per workload${medians}\n`);
   console.log(
     [
       'workload'.padEnd(44),
@@ -212,6 +273,7 @@ export function report(
       'p50 ms',
       'p99 ms',
       '| ratio',
+      ...(n > 1 ? ['(each round)'] : []),
     ].join('  '),
   );
   for (const r of rows) {
@@ -224,7 +286,8 @@ export function report(
         '| ' + f(r.etcd?.opsPerSec, 0).padStart(9),
         f(r.etcd?.p50ms, 2).padStart(6),
         f(r.etcd?.p99ms, 2).padStart(6),
-        '| ' + (r.ratio === null ? '-' : r.ratio.toFixed(2)),
+        '| ' + (r.ratio === null ? '-' : r.ratio.toFixed(2)).padEnd(5),
+        ...(r.ratios && r.ratios.length ? [r.ratios.map((x) => x.toFixed(2)).join(' ')] : []),
       ].join('  '),
     );
   }
@@ -232,7 +295,8 @@ export function report(
   mkdirSync(dirname(file), { recursive: true });
   writeFileSync(
     file,
-    JSON.stringify({ date: new Date().toISOString(), durationMs: ms, ...extra, rows }, null, 2) + '\n',
+    JSON.stringify({ date: new Date().toISOString(), durationMs: ms, rounds: n, ...extra, rows }, null, 2) +
+      '\n',
   );
   console.log(`\nwrote ${file}`);
 }
