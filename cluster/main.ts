@@ -4,7 +4,7 @@ import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync 
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Etcd3 } from 'etcd3';
-import { Logger, parseLogLevel } from '../common/index.js';
+import { Logger, nodeFlagsOf, parseLogLevel } from '../common/index.js';
 import { KubeClient, Resources } from '../apimachinery/client.js';
 import type { Node } from '../apimachinery/index.js';
 import { Supervisor, type ComponentSpec } from './supervisor.js';
@@ -193,8 +193,11 @@ async function main(argv: string[]): Promise<number> {
     return {
       name: m.name,
       kind: 'store',
-      cmd: join(BIN, 'store'),
+      // node itself, with the flags bin/store's #! line asks for: no reliance on the system's `env -S`.
+      cmd: process.execPath,
       args: [
+        ...nodeFlagsOf(join(BIN, 'store')),
+        join(BIN, 'store'),
         '--name',
         m.name,
         '--data-dir',

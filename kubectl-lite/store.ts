@@ -373,7 +373,8 @@ function snapshotRestore(ctx: Ctx, file: string): number {
     if (v !== undefined) args.push(`--${f}`, v);
   }
   if (!flag(ctx.args, 'data-dir')) throw new UsageError('error: store snapshot restore needs --data-dir DIR');
-  const r = spawnSync(join(ROOT, 'bin', 'store'), args, { encoding: 'utf8' });
+  // Run by this node, not through bin/store's #! line (whose `env -S` not every system's env knows).
+  const r = spawnSync(process.execPath, [join(ROOT, 'bin', 'store'), ...args], { encoding: 'utf8' });
   if (r.stdout) ctx.out(r.stdout);
   if (r.stderr) ctx.err(r.stderr);
   return r.status ?? 1;

@@ -1,7 +1,7 @@
 // Helpers for end-to-end tests: free loopback ports, temp dirs, child processes we own, and waiting for
 // a condition with a deadline (never a bare sleep).
 import { spawn, type ChildProcess, execFile } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,15 +10,7 @@ import { fileURLToPath } from 'node:url';
 export const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 export const BIN = join(ROOT, 'bin');
 
-/**
- * The node flags an executable in bin/ gives itself on its `#!/usr/bin/env -S node ...` line, for starting it
- * as `node <flags> bin/x` (to add --import, or to use this very node binary) with the same runtime settings.
- */
-export function nodeFlagsOf(exe: string): string[] {
-  const first = readFileSync(exe, 'utf8').split('\n', 1)[0]!;
-  const m = /^#!\S*env\s+-S\s+node\s+(.*)$/.exec(first);
-  return m ? m[1]!.trim().split(/\s+/) : [];
-}
+export { nodeFlagsOf } from '../../common/nodeflags.js';
 
 /** A port that was free on 127.0.0.1 a moment ago (the OS picked it). */
 export function freePort(): Promise<number> {
