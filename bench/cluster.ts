@@ -1,9 +1,9 @@
-// `npm run bench -- cluster [--duration S] [--only NAME] [--rounds N]`: the store benchmark's workloads against a
-// 3-member bin/store cluster and a 3-member etcd 3.4 cluster (both started here, on this machine), client
-// connections spread over all members, the leader's first (see leaderFirst); side by side with ratios,
-// written to bench/results/cluster.json.
+// `npm run bench -- cluster [--duration S] [--only NAME] [--rounds N] [--warmup S]`: the store benchmark's
+// workloads against a 3-member bin/store cluster and a 3-member etcd 3.4 cluster (both started here, on this
+// machine), client connections spread over all members, the leader's first (see leaderFirst); side by side
+// with ratios, written to bench/results/cluster.json.
 import { join } from 'node:path';
-import { report, rounds, roundsArg, suite } from './store.js';
+import { report, rounds, roundsArg, suite, warmupArg } from './store.js';
 import { StoreCluster } from '../store/server/cluster-testing.js';
 import { rawClient } from '../store/api/client.js';
 import {
@@ -101,6 +101,7 @@ export async function run(args: string[]): Promise<void> {
   const ms = Number(arg('--duration') ?? 3) * 1000;
   const only = arg('--only');
   const n = roundsArg(arg('--rounds'));
+  const warmup = warmupArg(arg('--warmup'));
   const cluster = await StoreCluster.start(3, { extraArgs: ['--log-level', 'warn'] });
   let etcd: Awaited<ReturnType<typeof startEtcdCluster>> | undefined;
   try {
@@ -108,7 +109,11 @@ export async function run(args: string[]): Promise<void> {
     const ours = await leaderFirst(cluster.members.map((m) => m.endpoint));
     etcd = hasCommand('etcd') ? await startEtcdCluster(3) : undefined;
     const ref = etcd && (await leaderFirst(etcd.endpoints));
-    const res = await rounds(n, () => suite(ours, ms, only), ref && (() => suite(ref, ms, only)));
+    const res = await rounds(
+      n,
+      () => suite(ours, ms, only, warmup),
+      ref && (() => suite(ref, ms, only, warmup)),
+    );
     report(
       `3-member bin/store vs 3-member etcd ${etcd ? '3.4' : '(not installed)'}`,
       res.ours,
