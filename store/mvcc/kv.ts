@@ -410,7 +410,9 @@ export class MvccStore {
     this.inTxn = false;
     if (events.length === 0) return;
     this.currentRev++;
-    const batch = { rev: this.currentRev, events };
+    // The history keeps this array until compaction: a right-sized copy, not the transaction's array, which
+    // push() grew to room for 17 (136 wasted bytes for the usual single event).
+    const batch = { rev: this.currentRev, events: events.slice() };
     this.log.push(batch);
     this.onCommit?.(batch);
   }
