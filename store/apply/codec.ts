@@ -158,7 +158,8 @@ function writeValue(w: BinaryWriter, kind: Kind, v: unknown): void {
 }
 
 function readValue(r: BinaryReader, kind: Kind): unknown {
-  if (kind === 'bytes') return r.bytes();
+  // A view into the entry, no copy: the store copies the keys and values it keeps (MvccStore put).
+  if (kind === 'bytes') return r.bytesView();
   if (kind === 'uint') return r.uvarint();
   if (kind === 'sint') return r.svarint();
   if (kind === 'bool') return r.bool();
