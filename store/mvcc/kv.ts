@@ -504,7 +504,7 @@ export class WriteTxn {
 const SNAPSHOT_MAGIC = Buffer.from('EKLMVCC1');
 const SNAPSHOT_END = Buffer.from('EKLMEND1');
 
-/** A private copy of a key or value the store keeps. */
+/** A live version (a tombstone has version 0). */
 function isLive(kv: KeyValue): boolean {
   return kv.version > 0;
 }
