@@ -3,7 +3,7 @@
 // machine), client connections spread over all members, the leader's first (see leaderFirst); side by side
 // with ratios, written to bench/results/cluster.json.
 import { join } from 'node:path';
-import { report, rounds, roundsArg, suite, warmupArg } from './store.js';
+import { benchFlags, report, rounds, suite } from './store.js';
 import { StoreCluster } from '../store/server/cluster-testing.js';
 import { rawClient } from '../store/api/client.js';
 import {
@@ -94,14 +94,7 @@ async function leaderFirst(endpoints: string[]): Promise<string[]> {
 }
 
 export async function run(args: string[]): Promise<void> {
-  const arg = (n: string) => {
-    const i = args.indexOf(n);
-    return i >= 0 ? args[i + 1] : undefined;
-  };
-  const ms = Number(arg('--duration') ?? 3) * 1000;
-  const only = arg('--only');
-  const n = roundsArg(arg('--rounds'));
-  const warmup = warmupArg(arg('--warmup'));
+  const { ms, only, rounds: n, warmupMs: warmup } = benchFlags(args);
   const cluster = await StoreCluster.start(3, { extraArgs: ['--log-level', 'warn'] });
   let etcd: Awaited<ReturnType<typeof startEtcdCluster>> | undefined;
   try {

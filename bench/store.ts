@@ -186,33 +186,27 @@ export async function rounds(
   return out;
 }
 
-/** `--warmup S` in ms (default DEFAULT_WARMUP_MS), checked. */
-export function warmupArg(v: string | undefined): number {
-  const s = v === undefined ? DEFAULT_WARMUP_MS / 1000 : Number(v);
-  if (!Number.isFinite(s) || s < 0) {
-    throw Object.assign(new Error(`--warmup wants seconds (0 or more), not ${v}`), { name: 'UsageError' });
-  }
-  return s * 1000;
-}
-
-/** `--rounds N` (default 1), checked. */
-export function roundsArg(v: string | undefined): number {
-  const n = Number(v ?? 1);
-  if (!Number.isInteger(n) || n < 1) {
-    throw Object.assign(new Error(`--rounds wants a positive integer, not ${v}`), { name: 'UsageError' });
-  }
-  return n;
-}
-
-export async function run(args: string[]): Promise<void> {
+/** The flags the store and cluster benchmarks share, checked: a bad one is a one-line UsageError. */
+export function benchFlags(args: string[]): { ms: number; only?: string; rounds: number; warmupMs: number } {
   const arg = (n: string) => {
     const i = args.indexOf(n);
     return i >= 0 ? args[i + 1] : undefined;
   };
-  const ms = Number(arg('--duration') ?? 3) * 1000;
-  const only = arg('--only');
-  const n = roundsArg(arg('--rounds'));
-  const warmup = warmupArg(arg('--warmup'));
+  const usage = (msg: string) => Object.assign(new Error(msg), { name: 'UsageError' });
+  const duration = Number(arg('--duration') ?? 3);
+  if (!Number.isFinite(duration) || duration <= 0)
+    throw usage(`--duration wants seconds (more than 0), not ${arg('--duration')}`);
+  const rounds = Number(arg('--rounds') ?? 1);
+  if (!Number.isInteger(rounds) || rounds < 1)
+    throw usage(`--rounds wants a positive integer, not ${arg('--rounds')}`);
+  const warmup = Number(arg('--warmup') ?? DEFAULT_WARMUP_MS / 1000);
+  if (!Number.isFinite(warmup) || warmup < 0)
+    throw usage(`--warmup wants seconds (0 or more), not ${arg('--warmup')}`);
+  return { ms: duration * 1000, only: arg('--only'), rounds, warmupMs: warmup * 1000 };
+}
+
+export async function run(args: string[]): Promise<void> {
+  const { ms, only, rounds: n, warmupMs: warmup } = benchFlags(args);
   const store = await startStore({ extraArgs: ['--log-level', 'warn'] });
   const etcd = hasCommand('etcd')
     ? await startRealEtcd().catch(async (err) => {
@@ -264,8 +258,8 @@ export function report(
   fileName: string,
   extra: Record<string, unknown> = {},
 ): void {
-  const byWorkload = (rounds: Result[][], w: string) =>
-    rounds.map((rs) => rs.find((r) => r.workload === w)).filter((r): r is Result => r !== undefined);
+  const byWorkload = (all: Result[][], w: string) =>
+    all.map((rs) => rs.find((r) => r.workload === w)).filter((r): r is Result => r !== undefined);
   const rows = oursRounds[0]!.map(({ workload }) => {
     const mine = byWorkload(oursRounds, workload);
     const theirs = byWorkload(refRounds, workload);
