@@ -41,7 +41,7 @@ export type StreamingHandler = (call: StreamCall) => void;
 export interface RpcServerOptions {
   /** Largest request message accepted; larger ones fail with RESOURCE_EXHAUSTED, as grpc-go's server does. */
   maxReceiveMessageBytes: number;
-  /** SETTINGS_MAX_CONCURRENT_STREAMS per connection. */
+  /** SETTINGS_MAX_CONCURRENT_STREAMS per connection (default 2^32-1, as etcd's). */
   maxConcurrentStreams?: number;
 }
 
@@ -68,7 +68,7 @@ export class RpcServer {
       // that matter are per stream (write backpressure) and per message (maxReceiveMessageBytes).
       maxSessionMemory: Number.MAX_SAFE_INTEGER,
       maxSendHeaderBlockLength: Number.MAX_SAFE_INTEGER,
-      settings: { maxConcurrentStreams: opts.maxConcurrentStreams ?? 1000 },
+      settings: { maxConcurrentStreams: opts.maxConcurrentStreams ?? 0xffffffff },
     });
     this.h2.on('session', (s) => {
       this.sessions.add(s);

@@ -26,10 +26,16 @@ export class EtcdGrpcServer {
   private readonly concurrency: Concurrency;
   private readonly listeners: Server[] = [];
 
-  constructor(private readonly backend: EtcdBackend) {
+  constructor(
+    private readonly backend: EtcdBackend,
+    opts: { maxConcurrentStreams?: number } = {},
+  ) {
     this.server = new RpcServer({
       maxReceiveMessageBytes: backend.maxRequestBytes + GRPC_OVERHEAD_BYTES,
-      maxConcurrentStreams: 1000,
+      // etcd's default is 2^32-1 (--max-concurrent-streams). With a limit of 1,000, a grpc-js client making
+      // 5,000 concurrent calls on one connection saw most of them fail: node:http2 reset the streams over
+      // the limit with INTERNAL_ERROR, which clients do not retry. etcd served all of them.
+      maxConcurrentStreams: opts.maxConcurrentStreams ?? 0xffffffff,
     });
     this.concurrency = new Concurrency(backend);
     const p = loadProtos();

@@ -17,6 +17,7 @@ test('defaults follow etcd', () => {
   assert.equal(c.electionTimeoutMs, 1000);
   assert.equal(c.maxRequestBytes, 1572864);
   assert.equal(c.maxTxnOps, 128);
+  assert.equal(c.maxConcurrentStreams, 2 ** 32 - 1);
   assert.equal(c.quotaBackendBytes, 2 * 1024 * 1024 * 1024);
   assert.equal(c.initialClusterToken, 'etcd-cluster');
   assert.equal(c.autoCompactionRetention, 0);

@@ -21,6 +21,8 @@ export interface StoreConfig {
   quotaBackendBytes: number;
   maxRequestBytes: number;
   maxTxnOps: number;
+  /** HTTP/2 streams (concurrent calls) one client connection may have open. */
+  maxConcurrentStreams: number;
   listenMetricsURLs: string[];
   autoCompactionMode: 'periodic' | 'revision';
   /** periodic: milliseconds; revision: a revision count. 0 disables. */
@@ -34,6 +36,8 @@ export interface StoreConfig {
 
 export const DEFAULT_QUOTA_BYTES = 2 * 1024 * 1024 * 1024;
 export const MAX_QUOTA_BYTES = 8 * 1024 * 1024 * 1024;
+/** etcd's default --max-concurrent-streams (math.MaxUint32), also the largest value HTTP/2 can carry. */
+export const MAX_CONCURRENT_STREAMS = 0xffffffff;
 
 function int(flag: string, min = 0) {
   return (v: string): number => {
@@ -152,6 +156,12 @@ export function parseConfig(argv: string[], onExit?: (code: number) => never): S
       128,
     )
     .option(
+      '--max-concurrent-streams <n>',
+      'maximum concurrent streams that each client can open at a time',
+      int('--max-concurrent-streams', 1),
+      MAX_CONCURRENT_STREAMS,
+    )
+    .option(
       '--listen-metrics-urls <urls>',
       'list of URLs to listen on for the metrics and health endpoints',
       '',
@@ -231,6 +241,7 @@ export function parseConfig(argv: string[], onExit?: (code: number) => never): S
       quotaBackendBytes: quota,
       maxRequestBytes: o.maxRequestBytes,
       maxTxnOps: o.maxTxnOps,
+      maxConcurrentStreams: Math.min(o.maxConcurrentStreams, MAX_CONCURRENT_STREAMS),
       listenMetricsURLs: o.listenMetricsUrls ? parseURLs(o.listenMetricsUrls, '--listen-metrics-urls') : [],
       autoCompactionMode: o.autoCompactionMode,
       autoCompactionRetention: parseRetention(o.autoCompactionMode, o.autoCompactionRetention),

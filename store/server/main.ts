@@ -60,7 +60,7 @@ async function main(): Promise<void> {
     process.stderr.write(`error: ${(err as Error).message}\n`);
     process.exit(1);
   }
-  const grpc = new EtcdGrpcServer(node);
+  const grpc = new EtcdGrpcServer(node, { maxConcurrentStreams: cfg.maxConcurrentStreams });
   const http = new MetricsServer(metrics, node);
   let stopping = false;
   const stop = async (why: string, code: number) => {

@@ -1,12 +1,30 @@
 // bin/store as a process: flags, --help, refusing a second start on one data dir, clean SIGTERM, /health,
-// /metrics, and etcd's limits (--max-request-bytes, --max-txn-ops).
+// /metrics, and etcd's limits (--max-request-bytes, --max-txn-ops, --max-concurrent-streams).
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import http2 from 'node:http2';
 import { join } from 'node:path';
 import { Etcd3 } from 'etcd3';
 import { BIN, nodeFlagsOf, run } from '../support/index.js';
 import { rawClient } from '../../store/api/index.js';
 import { startStore, type StoreProcess } from '../../store/server/testing.js';
+
+/** The server's settings as they stand once it has answered a request (so every SETTINGS frame before it is in). */
+async function settingsOf(session: http2.ClientHttp2Session): Promise<http2.Settings> {
+  const req = session.request({
+    ':method': 'POST',
+    ':path': '/no.Such/Method',
+    'content-type': 'application/grpc',
+    te: 'trailers',
+  });
+  await new Promise<void>((resolve, reject) => {
+    req.once('response', () => resolve());
+    req.once('error', reject);
+    req.end();
+  });
+  req.destroy();
+  return session.remoteSettings;
+}
 
 describe('bin/store process', () => {
   test('runs as an executable with the V8 heap flag on its #! line, which test helpers pass on too', async () => {
@@ -36,6 +54,7 @@ describe('bin/store process', () => {
       '--quota-backend-bytes',
       '--max-request-bytes',
       '--max-txn-ops',
+      '--max-concurrent-streams',
       '--listen-metrics-urls',
       '--auto-compaction-mode',
       '--auto-compaction-retention',
@@ -50,6 +69,7 @@ describe('bin/store process', () => {
       ['--no-such-flag'],
       ['--snapshot-count', 'lots'],
       ['--auto-compaction-mode', 'weekly'],
+      ['--max-concurrent-streams', '0'],
     ]) {
       const r = await run(process.execPath, [join(BIN, 'store'), ...args]);
       assert.notEqual(r.code, 0, `${args.join(' ')} was accepted`);
@@ -62,7 +82,9 @@ describe('bin/store process', () => {
     let s: StoreProcess;
     let client: Etcd3;
     before(async () => {
-      s = await startStore({ extraArgs: ['--max-request-bytes', '10000', '--max-txn-ops', '4'] });
+      s = await startStore({
+        extraArgs: ['--max-request-bytes', '10000', '--max-txn-ops', '4', '--max-concurrent-streams', '64'],
+      });
       client = new Etcd3({ hosts: s.endpoint });
     });
     after(async () => {
@@ -138,6 +160,15 @@ describe('bin/store process', () => {
       }
     });
 
+    test('--max-concurrent-streams is the SETTINGS limit a client connection gets', async () => {
+      const session = http2.connect(s.endpoint);
+      try {
+        assert.equal((await settingsOf(session)).maxConcurrentStreams, 64);
+      } finally {
+        session.close();
+      }
+    });
+
     test('SIGTERM stops cleanly and a restart serves the same data', async () => {
       await client.put('durable').value('yes');
       const code = await s.stop();
@@ -148,5 +179,34 @@ describe('bin/store process', () => {
       assert.equal(await client.get('durable').string(), 'yes');
       assert.equal(await client.get('still').string(), 'here');
     });
+  });
+
+  test('by default, as etcd, one connection may carry thousands of concurrent calls', async () => {
+    const s = await startStore();
+    const raw = rawClient(s.endpoint);
+    try {
+      const session = http2.connect(s.endpoint);
+      const settings = await new Promise<http2.Settings>((resolve) =>
+        session.once('remoteSettings', resolve),
+      );
+      session.close();
+      assert.equal(settings.maxConcurrentStreams, 2 ** 32 - 1);
+      // With a limit of 1,000 the calls over it failed with RST_STREAM INTERNAL_ERROR.
+      const value = Buffer.from('v');
+      const n = 5000;
+      const rs = await Promise.all(
+        Array.from({ length: n }, (_, i) => raw.kv.Put({ key: Buffer.from(`c/${i}`), value })),
+      );
+      assert.equal(rs.length, n);
+      const count = await raw.kv.Range({
+        key: Buffer.from('c/'),
+        rangeEnd: Buffer.from('c0'),
+        countOnly: true,
+      });
+      assert.equal(Number(count.count), n);
+    } finally {
+      raw.close();
+      await s.destroy();
+    }
   });
 });
