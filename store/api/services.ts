@@ -7,7 +7,7 @@ import { fromWire, toWire } from './convert.js';
 import { loadProtos } from './proto.js';
 import { RpcError, ServerErrors, toServiceError } from './status.js';
 import { Concurrency } from './concurrency.js';
-import { encodeWatchResponse, passEncodedResponses } from './watchwire.js';
+import { encodeWatchResponse, kvServiceWithEncoders, passEncodedResponses } from './wire.js';
 import { listenForGrpc } from './authority.js';
 import { RpcServer, type StreamCall, type UnaryCall, type UnaryHandler } from './rpcserver.js';
 import type { Server, Socket } from 'node:net';
@@ -39,7 +39,7 @@ export class EtcdGrpcServer {
     });
     this.concurrency = new Concurrency(backend);
     const p = loadProtos();
-    this.server.addService(p.KV.service, this.kv());
+    this.server.addService(kvServiceWithEncoders(p.KV.service), this.kv());
     this.server.addService(passEncodedResponses(p.Watch.service), {
       Watch: (call: StreamCall) => this.watch(call),
     });

@@ -962,18 +962,6 @@ export class StoreNode implements EtcdBackend {
     return resp;
   }
 
-  private fillTxnHeaders(resp: Msg): Msg {
-    this.withHeader(resp);
-    for (const r of resp.responses ?? []) {
-      const inner = r.responseRange ?? r.responsePut ?? r.responseDeleteRange ?? r.responseTxn;
-      if (inner) {
-        if (r.responseTxn) this.fillTxnHeaders(inner);
-        else this.withHeader(inner);
-      }
-    }
-    return resp;
-  }
-
   async range(req: Msg): Promise<Msg> {
     if (!req.serializable) this.refuseOnLearner();
     if (!req.serializable) await this.readBarrier();
@@ -995,6 +983,7 @@ export class StoreNode implements EtcdBackend {
     return this.withHeader(await this.propose<Msg>({ deleteRange: req } as RaftRequest));
   }
 
+  /** The top-level header is filled in; nested responses keep only their revision, as etcd's do. */
   async txn(req: Msg): Promise<Msg> {
     this.refuseOnLearner();
     if (this.sm.isReadOnlyTxn(req as any)) {
@@ -1004,9 +993,9 @@ export class StoreNode implements EtcdBackend {
       if (invalid) throw invalid;
       if (!txnSerializable(req)) await this.readBarrier();
       else this.checkServing();
-      return this.fillTxnHeaders(this.sm.txnReadOnly(req as any) as unknown as Msg);
+      return this.withHeader(this.sm.txnReadOnly(req as any) as unknown as Msg);
     }
-    return this.fillTxnHeaders(await this.propose<Msg>({ txn: req } as RaftRequest));
+    return this.withHeader(await this.propose<Msg>({ txn: req } as RaftRequest));
   }
 
   async compact(req: Msg): Promise<Msg> {
