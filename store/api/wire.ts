@@ -96,10 +96,18 @@ export function encodeTxnResponse(resp: Msg): Buffer {
   return w.finish();
 }
 
+/** The encoded cluster and member ids of the last header: the same in every response a member sends. */
+let idsOf: { clusterId: unknown; memberId: unknown; bytes: Buffer } | null = null;
+
 function encodeHeader(h: Msg): Buffer {
+  if (!idsOf || idsOf.clusterId !== h.clusterId || idsOf.memberId !== h.memberId) {
+    const iw = new Writer();
+    iw.u64Field(1, h.clusterId);
+    iw.u64Field(2, h.memberId);
+    idsOf = { clusterId: h.clusterId, memberId: h.memberId, bytes: iw.finish() };
+  }
   const hw = new Writer();
-  hw.u64Field(1, h.clusterId);
-  hw.u64Field(2, h.memberId);
+  if (idsOf.bytes.length) hw.raw(idsOf.bytes);
   hw.u64Field(3, h.revision);
   hw.u64Field(4, h.raftTerm);
   return hw.finish();
@@ -163,6 +171,11 @@ class Writer {
   bytesField(field: number, b: Uint8Array): void {
     this.varint((field << 3) | 2);
     this.varint(b.length);
+    this.raw(b);
+  }
+
+  /** Bytes already encoded, as they are. */
+  raw(b: Uint8Array): void {
     this.flush();
     this.parts.push(b);
     this.len += b.length;
