@@ -27,12 +27,15 @@ async function settingsOf(session: http2.ClientHttp2Session): Promise<http2.Sett
 }
 
 describe('bin/store process', () => {
-  test('runs as an executable with the V8 heap flag on its #! line, which test helpers pass on too', async () => {
+  test('runs as an executable with the V8 heap flags on its #! line, which test helpers pass on too', async () => {
     // Started directly, so that `env -S` and the flag go through the kernel's #! handling as for a user.
     const r = await run(join(BIN, 'store'), ['--help']);
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /--data-dir/);
-    assert.deepEqual(nodeFlagsOf(join(BIN, 'store')), ['--initial-heap-size=128']);
+    assert.deepEqual(nodeFlagsOf(join(BIN, 'store')), [
+      '--initial-heap-size=128',
+      '--max-semi-space-size=32',
+    ]);
   });
 
   test('--help lists etcd flag names', async () => {
