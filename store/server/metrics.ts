@@ -18,6 +18,30 @@ export class Metrics {
     buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
     registers: [this.registry],
   });
+  /**
+   * The two gRPC metrics' children for one call type, method and code, made once: prom-client's labelled
+   * inc/observe hashes the label object on every call, which was ~1 KB of garbage per request.
+   */
+  private readonly rpcChildren = new Map<
+    string,
+    { handled: { inc(): void }; seconds: { observe(v: number): void } }
+  >();
+
+  /** Counts one finished RPC and its latency. */
+  observeRpc(type: string, service: string, method: string, code: string, seconds: number): void {
+    const key = `${type} ${service} ${method} ${code}`;
+    let c = this.rpcChildren.get(key);
+    if (!c) {
+      c = {
+        handled: this.grpcHandled.labels(type, service, method, code),
+        seconds: this.grpcSeconds.labels(type, service, method),
+      };
+      this.rpcChildren.set(key, c);
+    }
+    c.handled.inc();
+    c.seconds.observe(seconds);
+  }
+
   readonly hasLeader = new client.Gauge({
     name: 'etcd_server_has_leader',
     help: 'Whether or not a leader exists. 1 is existence, 0 is not.',

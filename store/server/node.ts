@@ -1230,9 +1230,7 @@ export class StoreNode implements EtcdBackend {
   }
 
   observeRpc(service: string, method: string, code: number, seconds: number, type: string): void {
-    const labels = { grpc_type: type, grpc_service: service, grpc_method: method };
-    this.metrics.grpcHandled.inc({ ...labels, grpc_code: codeName(code) });
-    this.metrics.grpcSeconds.observe(labels, seconds);
+    this.metrics.observeRpc(type, service, method, codeName(code), seconds);
   }
 
   // ---------------------------------------------------------------- cluster: peers and membership
