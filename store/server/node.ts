@@ -86,7 +86,9 @@ const READ_INDEX_RETRY_MS = 500;
 interface Waiter {
   resolve(v: unknown): void;
   reject(e: unknown): void;
-  timer: NodeJS.Timeout;
+  startedAt: number;
+  /** performance.now() past which expireWaiters() fails it with a timeout. */
+  deadline: number;
 }
 
 interface PendingRead {
@@ -431,6 +433,7 @@ export class StoreNode implements EtcdBackend {
     this.tickTimer = setInterval(() => {
       this.rn.tick();
       this.kick();
+      this.expireWaiters();
     }, this.cfg.heartbeatIntervalMs);
     this.leaseTimer = setInterval(() => this.checkLeases(), LEASE_CHECK_MS);
     // Watchers that asked for progress_notify get a bookmark when idle (etcd: every 10 minutes).
@@ -472,7 +475,6 @@ export class StoreNode implements EtcdBackend {
       for (const id of ids) {
         const w = this.waiters.get(id)!;
         this.waiters.delete(id);
-        clearTimeout(w.timer);
         this.metrics.proposalsFailed.inc();
         w.reject(err());
       }
@@ -688,7 +690,6 @@ export class StoreNode implements EtcdBackend {
     const w = this.waiters.get(id);
     if (!w) return;
     this.waiters.delete(id);
-    clearTimeout(w.timer);
     if (failed) {
       this.metrics.proposalsFailed.inc();
       w.reject(failed);
@@ -699,10 +700,7 @@ export class StoreNode implements EtcdBackend {
     // Disk or state-machine failure: stop serving rather than acknowledge what may not be durable.
     this.fatal = err instanceof Error ? err : new Error(String(err));
     this.log.error('fatal error in the raft loop; stopping', { error: this.fatal.message });
-    for (const [, w] of this.waiters) {
-      clearTimeout(w.timer);
-      w.reject(this.fatalError());
-    }
+    for (const [, w] of this.waiters) w.reject(this.fatalError());
     this.waiters.clear();
     this.onFatal?.(this.fatal);
   }
@@ -782,13 +780,12 @@ export class StoreNode implements EtcdBackend {
     if (data.length > this.cfg.maxRequestBytes) throw ServerErrors.requestTooLarge();
     const startedAt = Date.now();
     return new Promise<T>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        if (this.waiters.delete(id)) {
-          this.metrics.proposalsFailed.inc();
-          reject(this.proposalTimeout(startedAt));
-        }
-      }, this.cfg.requestTimeoutMs);
-      this.waiters.set(id, { resolve: resolve as (v: unknown) => void, reject, timer });
+      this.waiters.set(id, {
+        resolve: resolve as (v: unknown) => void,
+        reject,
+        startedAt,
+        deadline: performance.now() + this.cfg.requestTimeoutMs,
+      });
       this.proposalQueue.push({ id, data });
       this.kickSoon();
     });
@@ -798,6 +795,21 @@ export class StoreNode implements EtcdBackend {
   private fatalError(): RpcError {
     const msg = this.fatal!.message;
     return new RpcError(14, msg.startsWith('etcdserver: ') ? msg : `etcdserver: ${msg}`);
+  }
+
+  /**
+   * Fails the proposals whose request timeout has passed (checked every heartbeat tick, so up to one tick
+   * late). One timeout applies to all, so the waiters' insertion order is their deadline order and the scan
+   * stops at the first one still in time; no timer per request.
+   */
+  private expireWaiters(): void {
+    const now = performance.now();
+    for (const [id, w] of this.waiters) {
+      if (w.deadline > now) break;
+      this.waiters.delete(id);
+      this.metrics.proposalsFailed.inc();
+      w.reject(this.proposalTimeout(w.startedAt));
+    }
   }
 
   /**
@@ -1627,10 +1639,7 @@ export class StoreNode implements EtcdBackend {
     clearInterval(this.progressTimer);
     this.compactor.stop();
     await Promise.allSettled([...this.loopIdle]);
-    for (const [, w] of this.waiters) {
-      clearTimeout(w.timer);
-      w.reject(ServerErrors.stopped());
-    }
+    for (const [, w] of this.waiters) w.reject(ServerErrors.stopped());
     this.waiters.clear();
     for (const r of [
       ...this.reads,
