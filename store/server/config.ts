@@ -30,6 +30,12 @@ export interface StoreConfig {
   logLevel: LogLevel;
   /** A backup (etcdctl snapshot save) to seed a new data dir from. */
   restoreFrom?: string;
+  /** Snapshot files kept (the newest); 0 keeps all. */
+  maxSnapshots: number;
+  /** WAL segment files kept at least (older ones go once a snapshot covers them); 0 keeps all. */
+  maxWals: number;
+  /** How often watchers that asked for progress_notify get a progress response when idle. */
+  watchProgressNotifyIntervalMs: number;
   /** Bound on a request's wait for commit + apply before `etcdserver: request timed out`. */
   requestTimeoutMs: number;
 }
@@ -57,6 +63,16 @@ export function parseRetention(mode: 'periodic' | 'revision', v: string): number
     return Number(s);
   }
   if (/^\d+$/.test(s)) return Number(s) * 3600_000;
+  const ms = parseDuration(s);
+  if (ms === undefined) {
+    throw new Error(`--auto-compaction-retention "${v}" is not a number of hours or a duration like 30m`);
+  }
+  return ms;
+}
+
+/** A Go duration such as 10m, 1h30m, 2.5s or 500ms, in milliseconds; undefined if it is not one. */
+export function parseDuration(v: string): number | undefined {
+  const s = v.trim();
   const re = /(\d+(?:\.\d+)?)(ms|s|m|h)/gy;
   let total = 0;
   let m: RegExpExecArray | null;
@@ -66,10 +82,16 @@ export function parseRetention(mode: 'periodic' | 'revision', v: string): number
     total += n * { ms: 1, s: 1000, m: 60_000, h: 3600_000 }[m[2] as 'ms' | 's' | 'm' | 'h'];
     consumed = re.lastIndex;
   }
-  if (consumed !== s.length || s.length === 0) {
-    throw new Error(`--auto-compaction-retention "${v}" is not a number of hours or a duration like 30m`);
-  }
-  return total;
+  return consumed === s.length && s.length > 0 ? total : undefined;
+}
+
+function duration(flag: string) {
+  return (v: string): number => {
+    const ms = parseDuration(v);
+    if (ms === undefined || ms <= 0)
+      throw new InvalidArgumentError(`${flag} must be a positive duration like 10m or 500ms, got "${v}"`);
+    return ms;
+  };
 }
 
 export function parseConfig(argv: string[], onExit?: (code: number) => never): StoreConfig {
@@ -154,6 +176,19 @@ export function parseConfig(argv: string[], onExit?: (code: number) => never): S
       'maximum number of operations permitted in a transaction',
       int('--max-txn-ops', 1),
       128,
+    )
+    .option(
+      '--max-snapshots <n>',
+      'maximum number of snapshot files to retain (0 is unlimited)',
+      int('--max-snapshots'),
+      5,
+    )
+    .option('--max-wals <n>', 'maximum number of wal files to retain (0 is unlimited)', int('--max-wals'), 5)
+    .option(
+      '--experimental-watch-progress-notify-interval <duration>',
+      'duration of periodical watch progress notification',
+      duration('--experimental-watch-progress-notify-interval'),
+      600_000,
     )
     .option(
       '--max-concurrent-streams <n>',
@@ -242,6 +277,9 @@ export function parseConfig(argv: string[], onExit?: (code: number) => never): S
       maxRequestBytes: o.maxRequestBytes,
       maxTxnOps: o.maxTxnOps,
       maxConcurrentStreams: Math.min(o.maxConcurrentStreams, MAX_CONCURRENT_STREAMS),
+      maxSnapshots: o.maxSnapshots,
+      maxWals: o.maxWals,
+      watchProgressNotifyIntervalMs: o.experimentalWatchProgressNotifyInterval,
       listenMetricsURLs: o.listenMetricsUrls ? parseURLs(o.listenMetricsUrls, '--listen-metrics-urls') : [],
       autoCompactionMode: o.autoCompactionMode,
       autoCompactionRetention: parseRetention(o.autoCompactionMode, o.autoCompactionRetention),

@@ -74,9 +74,6 @@ const MAX_PENDING_READS = 100_000;
 const MAX_GAP_BETWEEN_APPLY_AND_COMMIT = 5000;
 /** Lease expiry is checked this often on the leader. */
 const LEASE_CHECK_MS = 500;
-const PROGRESS_NOTIFY_MS = 10 * 60_000;
-/** Snapshot files kept (etcd keeps 5 by default). */
-const MAX_SNAP_FILES = 5;
 /** Members outside the membership this member keeps addresses for (see `remotes`). */
 const MAX_REMOTES = 16;
 const MAX_ENTRY_BYTES_PER_MSG = 1024 * 1024;
@@ -437,7 +434,10 @@ export class StoreNode implements EtcdBackend {
     }, this.cfg.heartbeatIntervalMs);
     this.leaseTimer = setInterval(() => this.checkLeases(), LEASE_CHECK_MS);
     // Watchers that asked for progress_notify get a bookmark when idle (etcd: every 10 minutes).
-    this.progressTimer = setInterval(() => this.sm.watchable.progressNotify(), PROGRESS_NOTIFY_MS);
+    this.progressTimer = setInterval(
+      () => this.sm.watchable.progressNotify(),
+      Math.min(this.cfg.watchProgressNotifyIntervalMs, 2 ** 31 - 1), // setInterval's longest delay
+    );
     this.compactor.start();
     this.kick();
   }
@@ -723,8 +723,8 @@ export class StoreNode implements EtcdBackend {
       .then(async () => {
         const compactTo = index - this.cfg.snapshotCatchUpEntries;
         if (compactTo > this.storage.firstIndex()) this.storage.compact(compactTo);
-        await this.wal.releaseLockTo(index);
-        await this.snapshotter.purge(MAX_SNAP_FILES);
+        await this.wal.releaseLockTo(index, this.cfg.maxWals);
+        if (this.cfg.maxSnapshots > 0) await this.snapshotter.purge(this.cfg.maxSnapshots);
         this.metrics.snapshotSave.observe(Number(process.hrtime.bigint() - t0) / 1e9);
         this.log.info('saved snapshot', { index, bytes: data.length });
       })

@@ -293,6 +293,11 @@ test('releaseLockTo deletes the segments wholly before the index, keeping the on
   assert.deepEqual(readdirSync(dir).sort(), w.segmentNames());
   // Releasing again, or below what is left, deletes nothing; the segment being written is never deleted.
   assert.deepEqual(await w.releaseLockTo(target), []);
+  // etcd's --max-wals: 0 keeps every file; N deletes the oldest releasable ones only while more than N remain.
+  const before = w.segmentNames();
+  assert.deepEqual(await w.releaseLockTo(1e9, 0), []);
+  assert.deepEqual(await w.releaseLockTo(1e9, before.length - 1), before.slice(0, 1));
+  assert.deepEqual(w.segmentNames(), before.slice(1));
   assert.ok((await w.releaseLockTo(1e9)).length >= 1);
   assert.deepEqual(w.segmentNames().length, 1);
   await w.close();

@@ -533,15 +533,18 @@ export class WAL {
 
   /**
    * Deletes the segments that hold only entries before `index` (normally the index of a snapshot that
-   * is durable on disk), keeping the segment that contains `index` and every later one. Returns the
-   * names of the deleted files.
+   * is durable on disk), keeping the segment that contains `index` and every later one. With `maxFiles`
+   * (etcd's --max-wals), the oldest of those go only while more than `maxFiles` segments remain, and 0
+   * deletes nothing. Returns the names of the deleted files.
    */
-  async releaseLockTo(index: number): Promise<string[]> {
+  async releaseLockTo(index: number, maxFiles?: number): Promise<string[]> {
     if (this.state !== 'appending')
       throw new WALError('WAL_BAD_STATE', `wal: releaseLockTo() on a WAL that is ${this.state}`);
     let keepFrom = 0;
     for (let i = 0; i < this.segments.length; i++) if (this.segments[i]!.index <= index) keepFrom = i;
     keepFrom = Math.min(keepFrom, this.segments.length - 1);
+    if (maxFiles !== undefined)
+      keepFrom = maxFiles === 0 ? 0 : Math.min(keepFrom, Math.max(0, this.segments.length - maxFiles));
     const doomed = this.segments.splice(0, keepFrom);
     // Oldest first: a crash part way leaves a gap-free run of newer segments, which open() handles.
     for (const s of doomed) {

@@ -1,9 +1,10 @@
-// Progress notifications never go below a watch's start revision - 1: a watch that starts ahead of the
+// Progress notifications: the interval of the periodic ones (etcd's flag), and they never go below a watch's start revision - 1: a watch that starts ahead of the
 // member's revision (a client resuming on a member that is behind) gets its requested progress notification
 // only once the member has reached that revision (the torture seed 42 observation; etcd#20221).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { waitFor } from '../support/index.js';
+import { join } from 'node:path';
+import { BIN, run, waitFor } from '../support/index.js';
 import { startStore } from '../../store/server/testing.js';
 import { etcdClient } from '../torture/client.js';
 
@@ -59,3 +60,53 @@ test(
     }
   },
 );
+
+test(
+  '--experimental-watch-progress-notify-interval: an idle watch with progress_notify gets progress responses',
+  { timeout: 60_000 },
+  async () => {
+    const s = await startStore({ extraArgs: ['--experimental-watch-progress-notify-interval', '200ms'] });
+    const c = etcdClient(s.endpoint);
+    try {
+      const rev = Number(
+        (await c.call('kv', 'Put', { key: Buffer.from('p'), value: Buffer.from('v') }, 5000)).header.revision,
+      );
+      const got: { created: boolean; revision: number; events: number; watchId: number }[] = [];
+      const stream = c.watch();
+      stream.on('data', (r: any) =>
+        got.push({
+          created: !!r.created,
+          revision: Number(r.header.revision),
+          events: r.events?.length ?? 0,
+          watchId: Number(r.watchId),
+        }),
+      );
+      stream.on('error', () => undefined);
+      stream.write({ createRequest: { key: Buffer.from('q'), progressNotify: true } });
+      stream.write({ createRequest: { key: Buffer.from('r') } }); // did not ask: never notified
+      const progress = () => got.filter((r) => !r.created && r.events === 0);
+      await waitFor('two progress responses', () => progress().length >= 2, { timeoutMs: 10_000 });
+      assert.ok(
+        progress().every((r) => r.watchId === 0 && r.revision === rev),
+        JSON.stringify(progress()),
+      );
+      stream.end();
+    } finally {
+      c.close();
+      await s.destroy();
+    }
+  },
+);
+
+test('a bad --experimental-watch-progress-notify-interval is refused with one line', async () => {
+  const r = await run(process.execPath, [
+    join(BIN, 'store'),
+    '--experimental-watch-progress-notify-interval',
+    'often',
+  ]);
+  assert.notEqual(r.code, 0);
+  assert.match(
+    r.stderr,
+    /^error: .*--experimental-watch-progress-notify-interval must be a positive duration/,
+  );
+});
