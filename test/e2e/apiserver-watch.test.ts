@@ -249,8 +249,11 @@ test(
         'application/merge-patch+json',
       );
     // Outside the window the apiserver reads history from the store; once compacted, that is gone too.
+    // A watch from resourceVersion N needs the store's history from N + 1: wait until that is compacted
+    // (a compaction to exactly N + 1 leaves it readable, and the watch then rightly succeeds).
+    const firstNeeded = Number(start.body.metadata.resourceVersion) + 1;
     await waitFor(
-      'the start revision to be compacted',
+      'the first revision the watch needs to be compacted',
       async () => {
         await call('POST', '/api/v1/namespaces/default/configmaps', cm(`tick-${Date.now()}`));
         const r = await run('etcdctl', [
@@ -258,7 +261,7 @@ test(
           c.store.endpoint,
           'get',
           '/registry/x',
-          `--rev=${start.body.metadata.resourceVersion}`,
+          `--rev=${firstNeeded}`,
         ]);
         return /compacted/.test(r.stderr);
       },
