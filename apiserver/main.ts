@@ -1,22 +1,13 @@
 // bin/apiserver: flags in kube-apiserver's spelling, then an ApiServer until SIGINT/SIGTERM.
 import { Command, InvalidArgumentError } from 'commander';
-import { Logger, parseLogLevel } from '../common/index.js';
+import { Logger, parseGoDuration, parseLogLevel } from '../common/index.js';
 import { ApiServer } from './server.js';
 
 /** Go-style durations as Kubernetes flags take them: 5m, 30s, 1h30m, 500ms, 0. */
 export function parseDuration(s: string): number {
-  if (s === '0') return 0;
-  const re = /(\d+(?:\.\d+)?)(ms|s|m|h)/g;
-  let total = 0;
-  let consumed = 0;
-  for (let m = re.exec(s); m; m = re.exec(s)) {
-    const n = Number(m[1]);
-    total += m[2] === 'ms' ? n : m[2] === 's' ? n * 1000 : m[2] === 'm' ? n * 60_000 : n * 3_600_000;
-    consumed += m[0].length;
-  }
-  if (consumed !== s.length || consumed === 0)
-    throw new InvalidArgumentError(`invalid duration "${s}" (e.g. 5m0s, 30s, 0)`);
-  return total;
+  const ms = parseGoDuration(s);
+  if (ms === undefined) throw new InvalidArgumentError(`invalid duration "${s}" (e.g. 5m0s, 30s, 0)`);
+  return ms;
 }
 
 function int(s: string): number {

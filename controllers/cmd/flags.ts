@@ -1,6 +1,7 @@
 // Kubernetes-style command-line flags for the control-plane processes: --name=value or --name value,
 // booleans as --name / --name=false, durations as 10s/500ms/5m, repeatable string lists; --help prints
 // usage; an unknown or malformed flag is a one-line error and exit code 2.
+import { parseGoDuration } from '../../common/index.js';
 
 export type FlagType = 'string' | 'int' | 'bool' | 'duration' | 'list';
 
@@ -18,19 +19,9 @@ export class FlagError extends Error {
 
 /** "10s", "500ms", "1m30s", "2h" (Go's time.ParseDuration subset) -> milliseconds. */
 export function parseDuration(s: string): number {
-  const units: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
-  if (s === '0') return 0;
-  const re = /(\d+(?:\.\d+)?)(ms|s|m|h)/gy;
-  let total = 0;
-  let pos = 0;
-  let m: RegExpExecArray | null;
-  while ((m = re.exec(s)) !== null) {
-    total += Number(m[1]) * units[m[2]!]!;
-    pos = re.lastIndex;
-  }
-  if (pos === 0 || pos !== s.length)
-    throw new FlagError(`invalid duration "${s}" (want e.g. 500ms, 10s, 5m)`);
-  return total;
+  const ms = parseGoDuration(s);
+  if (ms === undefined) throw new FlagError(`invalid duration "${s}" (want e.g. 500ms, 10s, 5m)`);
+  return ms;
 }
 
 export function parseFlags(argv: string[], specs: Record<string, FlagSpec>): FlagValues | 'help' {

@@ -1,6 +1,6 @@
 // A store node's configuration: etcd's flag names and defaults, parsed with commander.
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { parseLogLevel, type LogLevel } from '../../common/index.js';
+import { parseGoDuration, parseLogLevel, type LogLevel } from '../../common/index.js';
 import { parseInitialCluster, parseURLs } from './members.js';
 
 export interface StoreConfig {
@@ -63,31 +63,16 @@ export function parseRetention(mode: 'periodic' | 'revision', v: string): number
     return Number(s);
   }
   if (/^\d+$/.test(s)) return Number(s) * 3600_000;
-  const ms = parseDuration(s);
+  const ms = parseGoDuration(s);
   if (ms === undefined) {
     throw new Error(`--auto-compaction-retention "${v}" is not a number of hours or a duration like 30m`);
   }
   return ms;
 }
 
-/** A Go duration such as 10m, 1h30m, 2.5s or 500ms, in milliseconds; undefined if it is not one. */
-export function parseDuration(v: string): number | undefined {
-  const s = v.trim();
-  const re = /(\d+(?:\.\d+)?)(ms|s|m|h)/gy;
-  let total = 0;
-  let m: RegExpExecArray | null;
-  let consumed = 0;
-  while ((m = re.exec(s))) {
-    const n = Number(m[1]);
-    total += n * { ms: 1, s: 1000, m: 60_000, h: 3600_000 }[m[2] as 'ms' | 's' | 'm' | 'h'];
-    consumed = re.lastIndex;
-  }
-  return consumed === s.length && s.length > 0 ? total : undefined;
-}
-
 function duration(flag: string) {
   return (v: string): number => {
-    const ms = parseDuration(v);
+    const ms = parseGoDuration(v);
     if (ms === undefined || ms <= 0)
       throw new InvalidArgumentError(`${flag} must be a positive duration like 10m or 500ms, got "${v}"`);
     return ms;
