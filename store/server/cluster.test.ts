@@ -2,8 +2,15 @@
 // changes nothing; MemberUpdate's carrier change is one Raft always refuses.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { RawNode, MemoryStorage, type ConfChange, type ConfState } from '../raft/index.js';
-import { applyMemberChange, confChangeFor, decodeMemberContext, type MemberContext } from './cluster.js';
+import { RawNode, MemoryStorage, ConfChangeType, type ConfChange, type ConfState } from '../raft/index.js';
+import {
+  applyMemberChange,
+  confChangeFor,
+  decodeMemberContext,
+  forceNewClusterChanges,
+  nextConfState,
+  type MemberContext,
+} from './cluster.js';
 import { Membership } from './members.js';
 import { decodeSnapshotData, encodeSnapshotData } from './snapshot.js';
 import { nodeIdOf } from './node.js';
@@ -114,4 +121,47 @@ test('a removed id is kept for good: through snapshot data, and Raft re-adding i
     () => Membership.fromJSON({ ...bad, removed: [bad.members[0]!.id] }),
     /corrupt membership: member .* is also removed/,
   );
+});
+
+test('nextConfState reaches the ConfState Raft reaches, for every kind of change', () => {
+  const sorted = (cs: ConfState) => ({ voters: [...cs.voters].sort(), learners: [...cs.learners].sort() });
+  const start: ConfState = { voters: ['01', '02'], learners: ['03'] };
+  for (const cc of [
+    { type: ConfChangeType.AddNode, nodeId: '04' },
+    { type: ConfChangeType.AddLearnerNode, nodeId: '04' },
+    { type: ConfChangeType.AddLearnerNode, nodeId: '02' }, // MemberUpdate's carrier on a voter: no-op
+    { type: ConfChangeType.PromoteLearner, nodeId: '03' },
+    { type: ConfChangeType.RemoveNode, nodeId: '02' },
+    { type: ConfChangeType.RemoveNode, nodeId: '03' },
+  ] as ConfChange[]) {
+    assert.deepEqual(
+      sorted(nextConfState(start, cc)),
+      sorted(applyToConfStateForTest(start, cc)),
+      JSON.stringify(cc),
+    );
+  }
+});
+
+test('--force-new-cluster removes every other voter and learner, with MemberRemove contexts', () => {
+  const m = bootstrap();
+  const [a, b] = [...m.members.values()];
+  const self = nodeIdOf(a!.id);
+  const other = nodeIdOf(b!.id);
+  const cs: ConfState = { voters: [self, other], learners: ['00000000000000ff'] };
+  const changes = forceNewClusterChanges(self, cs, m);
+  assert.deepEqual(
+    changes.map((c) => [c.type, c.nodeId]),
+    [
+      [ConfChangeType.RemoveNode, '00000000000000ff'],
+      [ConfChangeType.RemoveNode, other],
+    ].sort((x, y) => String(x[1]).localeCompare(String(y[1]))),
+  );
+  const ctx = decodeMemberContext(changes.find((c) => c.nodeId === other)!.context)!;
+  assert.equal(ctx.op, 'remove');
+  assert.equal(ctx.name, b!.name);
+  assert.deepEqual(ctx.peerURLs, b!.peerURLs);
+  // Applied in turn, they leave this member alone.
+  let after = cs;
+  for (const c of changes) after = nextConfState(after, c);
+  assert.deepEqual(after, { voters: [self], learners: [] });
 });

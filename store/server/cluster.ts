@@ -137,3 +137,47 @@ export function memberFromJSON(o: Record<string, unknown>): MemberInfo {
     isLearner: !!o['isLearner'],
   };
 }
+
+/** Raft's configuration after one more ConfChange, as Raft applies it (MemberUpdate's AddLearnerNode on a voter is a no-op). */
+export function nextConfState(cs: ConfState, cc: ConfChange): ConfState {
+  const voters = new Set(cs.voters);
+  const learners = new Set(cs.learners);
+  const id = cc.nodeId;
+  switch (cc.type) {
+    case ConfChangeType.AddNode:
+    case ConfChangeType.PromoteLearner:
+      learners.delete(id);
+      voters.add(id);
+      break;
+    case ConfChangeType.AddLearnerNode:
+      if (!voters.has(id)) learners.add(id);
+      break;
+    case ConfChangeType.RemoveNode:
+      voters.delete(id);
+      learners.delete(id);
+      break;
+  }
+  return { voters: [...voters], learners: [...learners] };
+}
+
+/**
+ * etcd's --force-new-cluster: the ConfChanges that leave `self` the only member of `cs` (the configuration
+ * at the last committed entry), one removal per other member, with the contexts MemberRemove would give them.
+ */
+export function forceNewClusterChanges(self: NodeId, cs: ConfState, m: Membership): ConfChange[] {
+  const out: ConfChange[] = [];
+  for (const id of [...cs.voters, ...cs.learners].sort()) {
+    if (id === self) continue;
+    const member = m.members.get(BigInt('0x' + id));
+    const ctx: MemberContext = {
+      op: 'remove',
+      id,
+      name: member?.name ?? '',
+      peerURLs: member ? [...member.peerURLs] : [],
+      isLearner: cs.learners.includes(id),
+      req: `force-new-cluster/${id}`,
+    };
+    out.push(confChangeFor(ctx, id));
+  }
+  return out;
+}

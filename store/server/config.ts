@@ -30,6 +30,8 @@ export interface StoreConfig {
   logLevel: LogLevel;
   /** A backup (etcdctl snapshot save) to seed a new data dir from. */
   restoreFrom?: string;
+  /** Restart this member as a one-member cluster with its data (etcd's disaster recovery). */
+  forceNewCluster: boolean;
   /** Snapshot files kept (the newest); 0 keeps all. */
   maxSnapshots: number;
   /** WAL segment files kept at least (older ones go once a snapshot covers them); 0 keeps all. */
@@ -162,6 +164,7 @@ export function parseConfig(argv: string[], onExit?: (code: number) => never): S
       int('--max-txn-ops', 1),
       128,
     )
+    .option('--force-new-cluster', 'force to create a new one-member cluster', false)
     .option(
       '--max-snapshots <n>',
       'maximum number of snapshot files to retain (0 is unlimited)',
@@ -262,6 +265,7 @@ export function parseConfig(argv: string[], onExit?: (code: number) => never): S
       maxRequestBytes: o.maxRequestBytes,
       maxTxnOps: o.maxTxnOps,
       maxConcurrentStreams: Math.min(o.maxConcurrentStreams, MAX_CONCURRENT_STREAMS),
+      forceNewCluster: !!o.forceNewCluster,
       maxSnapshots: o.maxSnapshots,
       maxWals: o.maxWals,
       watchProgressNotifyIntervalMs: o.experimentalWatchProgressNotifyInterval,

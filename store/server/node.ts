@@ -14,6 +14,8 @@ import {
   EntryType,
   isEmptySnapshot,
   decodeConfChange,
+  encodeConfChange,
+  type ConfState,
   type Entry,
   type Message,
   type HardState,
@@ -46,6 +48,8 @@ import {
   applyMemberChange,
   confChangeFor,
   decodeMemberContext,
+  forceNewClusterChanges,
+  nextConfState,
   memberFromJSON,
   memberToJSON,
   type MemberContext,
@@ -54,6 +58,49 @@ import { decodeBackup, decodeSnapshotData, encodeBackup, encodeSnapshotData } fr
 import { AutoCompactor } from './compactor.js';
 
 /** Node ids in Raft are the member id in etcd's 16-hex-digit form. */
+/**
+ * etcd's --force-new-cluster, on a restart: the log is cut at its commit index (what was not committed is
+ * dropped, as etcd drops it) and ConfChanges removing every other member are appended and marked committed,
+ * in the WAL first. Applied on start like any committed entry, they leave this member a one-member cluster
+ * with all the data it had; the others are removed members from then on and are refused if they come back.
+ */
+async function forceNewCluster(
+  wal: WAL,
+  self: string,
+  snapConf: ConfState,
+  membership: Membership,
+  entries: Entry[],
+  hardState: HardState,
+  log: Logger,
+): Promise<{ entries: Entry[]; hardState: HardState }> {
+  const commit = hardState.commit;
+  const kept = entries.filter((e) => e.index <= commit);
+  let conf = snapConf;
+  for (const e of kept)
+    if (e.type === EntryType.ConfChange) conf = nextConfState(conf, decodeConfChange(e.data));
+  if (!conf.voters.includes(self))
+    throw new Error(`--force-new-cluster: this member (${self}) is not a voting member of its cluster`);
+  const last = kept.length ? kept[kept.length - 1]!.index : commit;
+  const added: Entry[] = forceNewClusterChanges(self, conf, membership).map((cc, i) => ({
+    term: hardState.term,
+    index: last + 1 + i,
+    type: EntryType.ConfChange,
+    data: encodeConfChange(cc),
+  }));
+  const dropped = entries.length - kept.length;
+  if (added.length === 0 && dropped === 0) return { entries, hardState };
+  const hs: HardState = { ...hardState, commit: last + added.length };
+  // Saved at index last + 1, the new entries replace any uncommitted ones after it when the log is read.
+  wal.save(hs, added);
+  await wal.sync();
+  log.warn('forcing a new one-member cluster', {
+    removing: conf.voters.concat(conf.learners).filter((id) => id !== self),
+    droppedUncommitted: dropped,
+    commit: hs.commit,
+  });
+  return { entries: [...kept, ...added], hardState: hs };
+}
+
 export function nodeIdOf(memberId: bigint): string {
   return memberId.toString(16).padStart(16, '0');
 }
@@ -256,10 +303,23 @@ export class StoreNode implements EtcdBackend {
           `${walDir} belongs to cluster ${metadata.clusterId}, but the member data says ${membership.clusterId.toString(16)}`,
         );
       }
-      if (hardState) storage.setHardState(hardState);
-      storage.append(entries);
+      let logEntries = entries;
+      let hs = hardState;
+      if (cfg.forceNewCluster) {
+        ({ entries: logEntries, hardState: hs } = await forceNewCluster(
+          wal,
+          nodeIdOf(meta.memberId),
+          snap ? snap.metadata.confState : { voters: [], learners: [] },
+          membership,
+          entries,
+          hardState,
+          log,
+        ));
+      }
+      if (hs) storage.setHardState(hs);
+      storage.append(logEntries);
       let peers: string[] | undefined;
-      if (!snap && entries.length === 0 && !(hardState && hardState.term > 0) && bootstrapped(memberDir)) {
+      if (!snap && logEntries.length === 0 && !(hs && hs.term > 0) && bootstrapped(memberDir)) {
         // It stopped after creating its WAL but before its bootstrap entries were durable: start it as new
         // again. Started with an empty log instead, it would learn the membership from the leader one entry
         // at a time, and having applied only "add <first member>", that member would be a cluster of one
@@ -272,8 +332,8 @@ export class StoreNode implements EtcdBackend {
       log.info('restarting member', {
         member: metadata.memberId,
         snapshotIndex,
-        entries: entries.length,
-        commit: hardState?.commit ?? 0,
+        entries: logEntries.length,
+        commit: hs?.commit ?? 0,
       });
       const memberId = meta.memberId;
       return StoreNode.finish(cfg, log, metrics, {

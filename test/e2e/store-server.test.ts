@@ -60,6 +60,7 @@ describe('bin/store process', () => {
       '--max-concurrent-streams',
       '--max-snapshots',
       '--max-wals',
+      '--force-new-cluster',
       '--experimental-watch-progress-notify-interval',
       '--listen-metrics-urls',
       '--auto-compaction-mode',
