@@ -1,9 +1,10 @@
 // The HTTP endpoints on --listen-metrics-urls, and for plain HTTP on the client URLs as etcd has them: /health
-// in etcd's JSON shape, /metrics for Prometheus, /version.
+// in etcd's JSON shape, /metrics for Prometheus, /version; on the client URLs also etcd's JSON gateway (/v3/).
 import { createServer, type Server } from 'node:http';
 import type { Socket } from 'node:net';
 import { VERSION } from './node.js';
 import type { Metrics } from './metrics.js';
+import { GrpcGateway } from '../api/gateway.js';
 
 export interface HealthSource {
   /** Resolves true when the member has a leader, no alarm is raised and a linearizable read succeeds. */
@@ -13,7 +14,17 @@ export interface HealthSource {
 export class MetricsServer {
   private readonly servers: Server[] = [];
   /** Serves HTTP/1 connections accepted elsewhere (the client URLs' listener). */
-  private readonly adopted = createServer((req, res) => void this.handle(req.url ?? '/', res));
+  private readonly adopted = createServer((req, res) => {
+    const gw = this.gateway;
+    if (gw && GrpcGateway.handles(req.url ?? '/')) {
+      gw.handle(req, res).catch((err: unknown) => {
+        if (!res.headersSent) res.writeHead(500, { 'content-type': 'text/plain' });
+        res.end(String(err));
+      });
+    } else void this.handle(req.url ?? '/', res);
+  });
+  /** etcd's JSON gateway (/v3/...), on the client URLs only, as etcd serves it. */
+  gateway: GrpcGateway | undefined;
 
   constructor(
     private readonly metrics: Metrics,
@@ -70,6 +81,7 @@ export class MetricsServer {
   }
 
   async close(): Promise<void> {
+    this.gateway?.close();
     this.adopted.closeAllConnections();
     await Promise.all(
       this.servers.map(

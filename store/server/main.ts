@@ -1,5 +1,6 @@
 // bin/store: an etcd-compatible store node (etcd's flags; etcd v3 gRPC on --listen-client-urls).
 import { Logger } from '../../common/index.js';
+import { GrpcGateway } from '../api/gateway.js';
 import { EtcdGrpcServer } from '../api/index.js';
 import { hostPort, parseConfig, type StoreConfig } from './config.js';
 import { MetricsServer } from './http.js';
@@ -82,7 +83,13 @@ async function main(): Promise<void> {
   process.on('SIGTERM', () => void stop('SIGTERM', 0));
   process.on('SIGINT', () => void stop('SIGINT', 0));
   try {
-    await grpc.listen(cfg.listenClientURLs.map(hostPort), (socket) => http.accept(socket));
+    const ports = await grpc.listen(cfg.listenClientURLs.map(hostPort), (socket) => http.accept(socket));
+    // The JSON gateway calls this member's own gRPC server, as etcd's does.
+    const host = new URL(cfg.listenClientURLs[0]!).hostname.replace(/^\[|\]$/g, '');
+    const local = host === '0.0.0.0' || host === '' ? '127.0.0.1' : host === '::' ? '[::1]' : host;
+    http.gateway = new GrpcGateway(
+      `${local.includes(':') && !local.startsWith('[') ? `[${local}]` : local}:${ports[0]}`,
+    );
     if (cfg.listenMetricsURLs.length) await http.listen(cfg.listenMetricsURLs);
   } catch (err) {
     process.stderr.write(`error: ${(err as Error).message}\n`);
