@@ -205,10 +205,8 @@ export class EtcdGrpcServer {
         call.destroy(Object.assign(new Error((err as Error).message), toServiceError(err)));
       }
     });
-    call.on('end', () => {
-      close();
-      call.end();
-    });
+    // The client closing its side (no more requests) leaves the watchers running, as etcd does: the stream
+    // ends when the client cancels it or goes away.
     call.on('error', close);
     call.on('close', close);
     call.on('cancelled', close);

@@ -1,11 +1,12 @@
 // Watch under pressure and history rules on bin/store: a client that stops reading is bounded (its
 // watcher falls back to catching up from history) and still gets every event in order; auto-compaction
-// moves the compacted revision and a watch from before it is canceled with compact_revision.
+// moves the compacted revision and a watch from before it is canceled with compact_revision; a client's
+// half-close does not end its watches.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { rawClient, type RawEtcdClient } from '../../store/api/index.js';
 import { startStore, type StoreProcess } from '../../store/server/testing.js';
-import { waitFor } from '../support/index.js';
+import { hasCommand, startRealEtcd, waitFor } from '../support/index.js';
 
 async function metric(s: StoreProcess, name: string): Promise<number> {
   const text = await (await fetch(`${s.metricsURL}/metrics`)).text();
@@ -129,5 +130,48 @@ describe('auto-compaction', () => {
     });
     stream.cancel();
     assert.equal(Number(resp.compactRevision), compacted);
+  });
+});
+
+describe('a client that closes its side of the stream', () => {
+  // etcd ends a watch stream only when the client cancels it or goes away: a client that has sent all its
+  // requests and half-closes still gets its events. Checked against etcd 3.4 too when it is installed.
+  const check = async (endpoint: string) => {
+    const c = rawClient(endpoint);
+    try {
+      const stream = c.watch();
+      const got: string[] = [];
+      let ended = false;
+      stream.on('data', (r: any) => got.push(r.created ? 'created' : `events ${r.events.length}`));
+      stream.on('end', () => (ended = true));
+      stream.on('error', () => undefined);
+      stream.write({ createRequest: { key: Buffer.from('half/k') } });
+      await waitFor('the watch to be created', () => got.includes('created'));
+      stream.end();
+      await c.kv.Put({ key: Buffer.from('half/k'), value: Buffer.from('v') });
+      await waitFor('the event after the half-close', () => got.includes('events 1'));
+      assert.equal(ended, false);
+      stream.cancel();
+    } finally {
+      c.close();
+    }
+  };
+
+  test('bin/store keeps the watch running', async () => {
+    const s = await startStore();
+    try {
+      await check(s.endpoint);
+    } finally {
+      await s.destroy();
+    }
+  });
+
+  test('as etcd 3.4 does', { skip: !hasCommand('etcd') && 'etcd is not installed' }, async () => {
+    const e = await startRealEtcd();
+    try {
+      await check(e.endpoint);
+    } finally {
+      await e.stop();
+    }
   });
 });
