@@ -3,7 +3,7 @@
 // one with `npm run torture -- --seed S ...` (the failing run's command is in the assertion message).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tempDir } from '../support/index.js';
 import { checkLinearizable } from '../torture/checks.js';
@@ -12,6 +12,9 @@ import { FAULT_KINDS, type FaultKind } from '../torture/faults.js';
 import { printSummary, runTorture, type TortureSummary } from '../torture/run.js';
 
 const SINGLE: FaultKind[] = ['kill-leader', 'kill-random', 'pause'];
+// Members log at info (elections, snapshots sent and received, membership), kept per member in the run's
+// folder (members/<name>.log): a violation seen once in CI must be explainable from what CI kept.
+process.env['TORTURE_LOG_LEVEL'] ??= 'info';
 
 async function torture(
   seed: number,
@@ -35,7 +38,12 @@ async function torture(
   const report: string[] = [];
   printSummary(s, (l) => report.push(l));
   console.log(report.join('\n'));
-  const why = `${report.join('\n')}\n${JSON.stringify(s.violations.slice(0, 5), null, 1).slice(0, 6000)}\n--- log ---\n${lines.join('\n').slice(-4000)}`;
+  const memberTails = s.violations.length
+    ? readdirSync(join(out.path, 'members'))
+        .map((f) => `--- ${f} (tail) ---\n${readFileSync(join(out.path, 'members', f), 'utf8').slice(-3000)}`)
+        .join('\n')
+    : '';
+  const why = `${report.join('\n')}\n${JSON.stringify(s.violations.slice(0, 5), null, 1).slice(0, 6000)}\n--- log ---\n${lines.join('\n').slice(-4000)}\n${memberTails}`;
   assert.deepEqual(s.violations, [], why);
   assert.equal(s.linearizability.verdict, 'ok', why);
   assert.ok(

@@ -26,6 +26,8 @@ export interface Member {
   client: EtcdClient;
   /** Incremented on every replacement: data dirs are never reused. */
   generation: number;
+  /** Output of this member's earlier processes (before restarts), for the run's member logs. */
+  pastOutput: string[];
 }
 
 export interface ClusterOptions {
@@ -89,6 +91,7 @@ export class TortureCluster {
         id: '',
         client: etcdClient(`http://127.0.0.1:${client}`),
         generation: 0,
+        pastOutput: [],
       });
     }
     for (let from = 0; from < n; from++) {
@@ -144,6 +147,7 @@ export class TortureCluster {
       process.env.TORTURE_LOG_LEVEL ?? 'warn',
       ...(this.opts.extraArgs ?? []),
     ];
+    if (m.proc) m.pastOutput.push(m.proc.output());
     m.proc = startProcess(process.execPath, args, { env: { TORTURE_PEER_HOSTS: JSON.stringify(hosts) } });
     m.paused = false;
     const proc = m.proc;
@@ -152,6 +156,16 @@ export class TortureCluster {
         this.log(`member ${m.name} exited by itself (${code}): ${proc.output().slice(-2000)}`);
       }
     });
+  }
+
+  /** Everything each member's processes wrote, restarts included, oldest first. */
+  memberLogs(): Record<string, string> {
+    return Object.fromEntries(
+      this.members.map((m) => [
+        m.name,
+        [...m.pastOutput, m.proc?.output() ?? ''].join('\n--- restart ---\n'),
+      ]),
+    );
   }
 
   running(m: Member): boolean {

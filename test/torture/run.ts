@@ -236,6 +236,10 @@ export async function runTorture(o: TortureOptions): Promise<TortureSummary> {
     await faults.stop().catch(() => undefined);
     await workload.stop().catch(() => undefined);
     for (const w of watchers) await w.stop(0, 0);
+    // Each member's own log (restarts included), to see why a violation happened.
+    mkdirSync(join(o.out, 'members'), { recursive: true });
+    for (const [name, text] of Object.entries(cluster.memberLogs()))
+      writeFileSync(join(o.out, 'members', `${name}.log`), text);
     await cluster.destroy();
     frozen?.remove();
   }
