@@ -58,6 +58,10 @@ import { decodeBackup, decodeSnapshotData, encodeBackup, encodeSnapshotData } fr
 import { AutoCompactor } from './compactor.js';
 
 /** Node ids in Raft are the member id in etcd's 16-hex-digit form. */
+export function nodeIdOf(memberId: bigint): string {
+  return memberId.toString(16).padStart(16, '0');
+}
+
 /**
  * etcd's --force-new-cluster, on a restart: the log is cut at its commit index (what was not committed is
  * dropped, as etcd drops it) and ConfChanges removing every other member are appended and marked committed,
@@ -87,8 +91,9 @@ async function forceNewCluster(
     type: EntryType.ConfChange,
     data: encodeConfChange(cc),
   }));
+  // Already the only member: nothing to force (what it has not committed yet, it commits alone).
+  if (added.length === 0) return { entries, hardState };
   const dropped = entries.length - kept.length;
-  if (added.length === 0 && dropped === 0) return { entries, hardState };
   const hs: HardState = { ...hardState, commit: last + added.length };
   // Saved at index last + 1, the new entries replace any uncommitted ones after it when the log is read.
   wal.save(hs, added);
@@ -99,10 +104,6 @@ async function forceNewCluster(
     commit: hs.commit,
   });
   return { entries: [...kept, ...added], hardState: hs };
-}
-
-export function nodeIdOf(memberId: bigint): string {
-  return memberId.toString(16).padStart(16, '0');
 }
 
 /** The etcd version this store answers as (Status, /version). */
