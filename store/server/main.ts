@@ -84,12 +84,10 @@ async function main(): Promise<void> {
   process.on('SIGINT', () => void stop('SIGINT', 0));
   try {
     const ports = await grpc.listen(cfg.listenClientURLs.map(hostPort), (socket) => http.accept(socket));
-    // The JSON gateway calls this member's own gRPC server, as etcd's does.
-    const host = new URL(cfg.listenClientURLs[0]!).hostname.replace(/^\[|\]$/g, '');
-    const local = host === '0.0.0.0' || host === '' ? '127.0.0.1' : host === '::' ? '[::1]' : host;
-    http.gateway = new GrpcGateway(
-      `${local.includes(':') && !local.startsWith('[') ? `[${local}]` : local}:${ports[0]}`,
-    );
+    // The JSON gateway calls this member's own gRPC server (its first client URL), as etcd's does.
+    const host = new URL(cfg.listenClientURLs[0]!).hostname; // IPv6 stays in brackets
+    const wildcard = host === '0.0.0.0' || host === '[::]';
+    http.gateway = new GrpcGateway(`${wildcard ? '127.0.0.1' : host}:${ports[0]}`);
     if (cfg.listenMetricsURLs.length) await http.listen(cfg.listenMetricsURLs);
   } catch (err) {
     process.stderr.write(`error: ${(err as Error).message}\n`);
