@@ -12,6 +12,8 @@ const SORT_DESCEND = 2;
 const SORT_BY_CREATE = 2;
 const EVENT_PUT = 0;
 const EVENT_DELETE = 1;
+/** TTL in seconds of the lease granted for a Lock or Campaign that names none (etcd's session default). */
+export const SESSION_TTL = 60;
 
 export const ConcurrencyErrors = {
   // Plain errors in etcd's concurrency package, so gRPC reports them with code Unknown.
@@ -49,20 +51,36 @@ export class Concurrency {
     this.closing.abort();
   }
 
-  /** Acquires the lock `name` for `lease`; resolves with the owner key once every earlier waiter is gone. */
+  /**
+   * Acquires the lock `name` for `lease`; resolves with the owner key once every earlier waiter is gone.
+   * Without a lease (0) the owner key gets a new one of SESSION_TTL seconds that nobody keeps alive.
+   */
   async lock(name: Buffer, lease: bigint, signal?: AbortSignal): Promise<Buffer> {
     const pfx = Buffer.concat([name, Buffer.from('/')]);
-    const { key, rev } = await this.enqueue(pfx, lease, Buffer.alloc(0));
+    const { key, rev } = await this.enqueue(pfx, await this.sessionLease(lease), Buffer.alloc(0));
     await this.waitDeletes(pfx, rev - 1, signal);
     return key;
+  }
+
+  /**
+   * The lease an owner key is bound to. etcd's lock and election servers open a client session with the
+   * request's lease; a session without one grants a lease of the session's default TTL and, orphaned at
+   * once, never refreshes it: such a lock or leadership ends by itself after that TTL.
+   */
+  private async sessionLease(lease: bigint): Promise<bigint> {
+    if (lease !== 0n) return lease;
+    const r = await this.b.leaseGrant({ TTL: SESSION_TTL, ID: 0n });
+    return BigInt(r.ID);
   }
 
   async unlock(key: Buffer): Promise<void> {
     await this.b.deleteRange({ key });
   }
 
+  /** Campaigns for `name` with `lease` (or, without one, a new lease of SESSION_TTL seconds, as lock()). */
   async campaign(name: Buffer, lease: bigint, value: Buffer, signal?: AbortSignal): Promise<LeaderKey> {
     const pfx = Buffer.concat([name, Buffer.from('/')]);
+    lease = await this.sessionLease(lease);
     const { key, rev, existing } = await this.enqueue(pfx, lease, value);
     const leader: LeaderKey = { name, key, rev, lease };
     if (existing && !existing.value.equals(value)) await this.proclaim(leader, value);

@@ -3,7 +3,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { rawClient, type RawEtcdClient } from '../../store/api/index.js';
 import { startStore, type StoreProcess } from '../../store/server/testing.js';
-import { waitFor } from '../support/index.js';
+import { hasCommand, startRealEtcd, waitFor } from '../support/index.js';
 
 describe('v3lock and v3election services', () => {
   let s: StoreProcess;
@@ -88,4 +88,59 @@ describe('v3lock and v3election services', () => {
     await c.election.Resign({ leader: bobWon.leader });
     obs.cancel();
   });
+});
+
+/**
+ * A Lock or Campaign that names no lease: etcd's servers open a session, which grants a lease of 60 s and
+ * (orphaned) never refreshes it, so the lock or the leadership ends by itself. Same on bin/store and etcd.
+ */
+async function withoutLease(endpoint: string) {
+  const c = rawClient(endpoint);
+  try {
+    const ttlOf = async (key: Buffer) => {
+      const kv = (await c.kv.Range({ key })).kvs[0];
+      assert.ok(kv, `${key} exists`);
+      const t = await c.lease.LeaseTimeToLive({ ID: kv.lease });
+      return { lease: BigInt(kv.lease), granted: Number(t.grantedTTL), ttl: Number(t.TTL) };
+    };
+    const lock = await c.lock.Lock({ name: Buffer.from('nolease') });
+    const l = await ttlOf(lock.key);
+    assert.equal(lock.key.toString(), `nolease/${l.lease.toString(16)}`);
+    const won = await c.election.Campaign({ name: Buffer.from('nolease-e'), value: Buffer.from('v') });
+    const e = await ttlOf(won.leader.key);
+    assert.equal(BigInt(won.leader.lease), e.lease);
+    assert.notEqual(e.lease, l.lease, 'each call has its own lease');
+    // Unlock deletes the owner key; the lease it was on stays until it expires.
+    await c.lock.Unlock({ key: lock.key });
+    assert.equal((await c.kv.Range({ key: lock.key })).kvs.length, 0);
+    const after = await c.lease.LeaseTimeToLive({ ID: l.lease.toString() });
+    return {
+      lock: { granted: l.granted, ttlOk: l.ttl > 50 && l.ttl <= 60 },
+      elect: { granted: e.granted },
+      leaseAfterUnlock: Number(after.TTL) > 0,
+    };
+  } finally {
+    c.close();
+  }
+}
+
+test('Lock and Campaign without a lease get a 60 s lease of their own, as on etcd 3.4', async (t) => {
+  const s = await startStore();
+  try {
+    const ours = await withoutLease(s.endpoint);
+    assert.deepEqual(ours, {
+      lock: { granted: 60, ttlOk: true },
+      elect: { granted: 60 },
+      leaseAfterUnlock: true,
+    });
+    if (!hasCommand('etcd')) return t.diagnostic('etcd not installed: compared with the expectation only');
+    const e = await startRealEtcd();
+    try {
+      assert.deepEqual(ours, await withoutLease(e.endpoint));
+    } finally {
+      await e.stop();
+    }
+  } finally {
+    await s.destroy();
+  }
 });
