@@ -2,7 +2,7 @@
 // Raft entry encoding.
 export * from './types.js';
 export * from './errors.js';
-export { StateMachine, type StateMachineOptions, type ApplyResult } from './state-machine.js';
+export { StateMachine, type StateDump, type StateMachineOptions, type ApplyResult } from './state-machine.js';
 export { encodeRequest, decodeRequest } from './codec.js';
 export {
   LeaseIdGenerator,

@@ -204,6 +204,14 @@ export class Lessor {
     if (l) l.remainingTtl = remainingTtl;
   }
 
+  /** The replicated part of every lease (what serialize() writes), ids in list() order. */
+  dump(): { id: bigint; ttl: number; remainingTtl: number }[] {
+    return this.list().map((id) => {
+      const l = this.leases.get(id)!;
+      return { id, ttl: l.ttl, remainingTtl: l.remainingTtl };
+    });
+  }
+
   /** The replicated part of the lessor (ids, TTLs, checkpoints). Keys are rebuilt from the key space. */
   serialize(w: BinaryWriter): void {
     const ids = this.list();

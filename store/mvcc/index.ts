@@ -8,6 +8,7 @@ export {
   type RangeEnd,
   type RevisionEvents,
   type MvccStoreOptions,
+  type StoredVersion,
 } from './kv.js';
 export {
   WatchableStore,

@@ -20,6 +20,13 @@ interface Rec {
   sub: number;
 }
 
+/** One stored version of a key as versions() and encode() see it. */
+export interface StoredVersion {
+  kv: KeyValue;
+  /** The version's place among the changes of its revision (etcd's sub revision). */
+  sub: number;
+}
+
 /** Every stored version of one key, oldest first (generations are delimited by tombstones). */
 interface KeyHistory {
   key: Buffer;
@@ -310,6 +317,45 @@ export class MvccStore {
       w.raw(SNAPSHOT_END);
       yield w.take();
     })();
+  }
+
+  /**
+   * Every stored version as it is now, keys in byte order and each key's versions oldest first (a
+   * tombstone has version 0): what a snapshot holds, for writing it in another format.
+   */
+  *versions(): Generator<StoredVersion> {
+    const rev = this.currentRev;
+    for (const h of this.index.values()) {
+      for (const r of h.recs) {
+        if (r.kv.modRevision > rev) break;
+        yield { kv: r.kv, sub: r.sub };
+      }
+    }
+  }
+
+  /**
+   * The serialized form (what restore() takes) of a key space given as its versions, e.g. read from
+   * another store's backup. Versions may come in any order; `currentRev` is at least the newest one's.
+   */
+  static encode(currentRev: number, compactRev: number, versions: Iterable<StoredVersion>): Buffer {
+    const byKey = new Map<string, Rec[]>();
+    for (const v of versions) {
+      const ks = keyString(v.kv.key);
+      let recs = byKey.get(ks);
+      if (!recs) byKey.set(ks, (recs = []));
+      recs.push({ kv: v.kv, sub: v.sub });
+    }
+    const w = new BinaryWriter(1 << 16);
+    w.raw(SNAPSHOT_MAGIC);
+    w.uvarint(currentRev).svarint(compactRev).uvarint(byKey.size);
+    for (const ks of [...byKey.keys()].sort(byteOrder)) {
+      const recs = byKey.get(ks)!.sort((a, b) => a.kv.modRevision - b.kv.modRevision || a.sub - b.sub);
+      w.bytes(recs[0]!.kv.key).uvarint(recs.length);
+      for (const r of recs) writeRec(w, r);
+    }
+    w.uvarint(0);
+    w.raw(SNAPSHOT_END);
+    return w.finish();
   }
 
   /** Replaces this store's contents with a serialized one (reads and checks the whole input). */

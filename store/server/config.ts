@@ -30,6 +30,8 @@ export interface StoreConfig {
   logLevel: LogLevel;
   /** A backup (etcdctl snapshot save) to seed a new data dir from. */
   restoreFrom?: string;
+  /** Restore from a file without the trailing sha256 (etcdctl snapshot restore's --skip-hash-check). */
+  skipHashCheck?: boolean;
   /** Restart this member as a one-member cluster with its data (etcd's disaster recovery). */
   forceNewCluster: boolean;
   /** Snapshot files kept (the newest); 0 keeps all. */
@@ -208,6 +210,11 @@ export function parseConfig(argv: string[], onExit?: (code: number) => never): S
       '--restore-from <file>',
       'seed a new data dir (a new one-member cluster) from a backup taken with `etcdctl snapshot save`; ignored if the data dir holds a member',
     )
+    .option(
+      '--skip-hash-check',
+      "with --restore-from: accept a file without the sha256 a snapshot ends with (e.g. a copy of an etcd member's member/snap/db)",
+      false,
+    )
     .addOption(
       new Option('--log-level <level>', 'log level')
         .choices(['debug', 'info', 'warn', 'error'])
@@ -275,6 +282,7 @@ export function parseConfig(argv: string[], onExit?: (code: number) => never): S
       logLevel: parseLogLevel(o.logLevel),
       requestTimeoutMs: o.requestTimeout,
       restoreFrom: o.restoreFrom,
+      skipHashCheck: !!o.skipHashCheck,
     };
   } catch (err) {
     if ((err as { code?: string }).code?.startsWith?.('commander.')) throw err;

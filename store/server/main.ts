@@ -9,15 +9,16 @@ import { restoreDataDir, StoreNode } from './node.js';
 
 /**
  * `bin/store snapshot restore FILE --name N --data-dir D --initial-cluster ... --initial-cluster-token T
- * --initial-advertise-peer-urls U`: etcdctl's restore, for this store's backups (`etcdctl snapshot save`).
+ * --initial-advertise-peer-urls U`: etcdctl's restore, for backups (`etcdctl snapshot save`) of this store or of etcd.
  */
 async function snapshotRestore(args: string[]): Promise<void> {
   const [file, ...rest] = args;
   const usage =
     'usage: store snapshot restore FILE --name NAME --data-dir DIR [--initial-cluster ...] ' +
-    '[--initial-cluster-token ...] [--initial-advertise-peer-urls ...]\n' +
-    'Turns a backup (etcdctl snapshot save) into a new member data dir; run it once per member with the\n' +
-    'same --initial-cluster and --initial-cluster-token, then start each member with its data dir.\n';
+    '[--initial-cluster-token ...] [--initial-advertise-peer-urls ...] [--skip-hash-check]\n' +
+    'Turns a backup (etcdctl snapshot save, from this store or from etcd 3.4) into a new member data dir;\n' +
+    'run it once per member with the same --initial-cluster and --initial-cluster-token, then start each\n' +
+    'member with its data dir. --skip-hash-check takes a file without the trailing sha256 (a db file).\n';
   if (file === '--help' || file === '-h') {
     process.stdout.write(usage);
     process.exit(0);

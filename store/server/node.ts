@@ -54,7 +54,8 @@ import {
   memberToJSON,
   type MemberContext,
 } from './cluster.js';
-import { decodeBackup, decodeSnapshotData, encodeBackup, encodeSnapshotData } from './snapshot.js';
+import { decodeBackup, decodeSnapshotData, encodeSnapshotData } from './snapshot.js';
+import { fromEtcdDb, isBoltFile, toEtcdDb } from '../backup/etcd-db.js';
 import { AutoCompactor } from './compactor.js';
 
 /** Node ids in Raft are the member id in etcd's 16-hex-digit form. */
@@ -1278,7 +1279,8 @@ export class StoreNode implements EtcdBackend {
   async snapshot(): Promise<{ revision: number; chunks: Iterable<Buffer>; size: number }> {
     this.checkServing();
     const revision = this.sm.kv.rev();
-    const data = encodeBackup(encodeSnapshotData(this.membership, Buffer.concat([...this.sm.snapshot()])));
+    // In etcd's own file format (a bbolt database), so that etcdctl snapshot status and restore read it.
+    const data = toEtcdDb(this.sm.dump(), this.membership.list(), [...this.membership.removed]);
     return { revision, chunks: [data], size: data.length };
   }
 
@@ -1853,19 +1855,30 @@ async function restoreBackup(
   walOpts: WALOptions,
 ): Promise<void> {
   const file = readFileSync(cfg.restoreFrom!);
-  if (file.length < 32) throw new Error(`${cfg.restoreFrom}: not a backup (too short)`);
-  const body = file.subarray(0, file.length - 32);
-  if (
-    !createHash('sha256')
-      .update(body)
-      .digest()
-      .equals(file.subarray(file.length - 32))
-  ) {
-    throw new Error(`${cfg.restoreFrom}: sha256 mismatch: the backup is corrupt or truncated`);
+  // As etcdctl's restore: a snapshot is a 512-byte multiple followed by its sha256, which must match; a file
+  // without one (a copy of a data dir's db) is taken only with --skip-hash-check.
+  const hasHash = file.length % 512 === 32;
+  let body = file;
+  if (hasHash) {
+    body = file.subarray(0, file.length - 32);
+    if (
+      !createHash('sha256')
+        .update(body)
+        .digest()
+        .equals(file.subarray(file.length - 32))
+    ) {
+      throw new Error(
+        `${cfg.restoreFrom}: expected sha256 ${file.subarray(file.length - 32).toString('hex')}, got ${createHash('sha256').update(body).digest('hex')}: the backup is corrupt or truncated`,
+      );
+    }
+  } else if (!cfg.skipHashCheck) {
+    throw new Error(`${cfg.restoreFrom}: snapshot missing hash but --skip-hash-check=false`);
   }
-  const old = decodeSnapshotData(decodeBackup(file));
   const sm = new StateMachine({ quotaBackendBytes: cfg.quotaBackendBytes, maxTxnOps: cfg.maxTxnOps });
-  sm.restore(old.stateMachine);
+  // etcd's format (this store's backups, and etcd's own), or the format this store wrote before.
+  if (isBoltFile(body)) sm.load(fromEtcdDb(body));
+  else if (hasHash) sm.restore(decodeSnapshotData(decodeBackup(file)).stateMachine);
+  else throw new Error(`${cfg.restoreFrom}: not a backup (neither an etcd database nor this store's format)`);
   const membership = Membership.bootstrap(cfg.initialCluster, cfg.initialClusterToken);
   const self = [...membership.members.values()].find((m) => m.name === cfg.name)!;
   // As etcd's restore: every member named in --initial-cluster is restored from the same backup into its own

@@ -27,9 +27,8 @@ export function decodeSnapshotData(data: Uint8Array): { membership: unknown; sta
 }
 
 /**
- * A backup file (Maintenance.Snapshot): the length, the snapshot data, zero padding to a multiple of 512
- * bytes; the gRPC layer appends the sha256. etcdctl checks the size is 512-aligned before the hash, as a
- * bbolt file would be.
+ * The backup format this store streamed before it wrote etcd's own (store/backup/): the length, the snapshot
+ * data, zero padding to a multiple of 512 bytes, then the sha256. Restore still reads it (decodeBackup).
  */
 export function encodeBackup(data: Buffer): Buffer {
   const head = Buffer.alloc(8);

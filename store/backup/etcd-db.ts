@@ -1,0 +1,253 @@
+// A backup in etcd 3.4's own file format: the bbolt database etcd keeps its state in (and streams for
+// `etcdctl snapshot save`), with etcd's buckets and encodings, so that `etcdctl snapshot status` and
+// `etcdctl snapshot restore` read this store's backups, and this store restores etcd's.
+//
+// What etcd keeps where (its mvcc, lease, alarm and membership stores):
+// - "key": one entry per stored version. The key is the revision: main and sub as 8-byte big-endian
+//   integers around a '_' (17 bytes), plus a 't' for a tombstone. The value is an mvccpb.KeyValue; a
+//   tombstone's holds only the key.
+// - "meta": "consistent_index" (8 bytes, big endian), and after a compaction "scheduledCompactRev" and
+//   "finishedCompactRev" (a revision as above, sub 0).
+// - "lease": the lease id (8 bytes, big endian) -> leasepb.Lease {ID, TTL, RemainingTTL}.
+// - "alarm": an etcdserverpb.AlarmMember {MemberID, Alarm} as the key, no value.
+// - "members": the member id in hex -> its JSON; "members_removed": id in hex -> "removed";
+//   "cluster": "clusterVersion" -> "3.4.0". A restore (etcd's or ours) takes the membership from its flags.
+import type { StateDump } from '../apply/index.js';
+import type { StoredVersion } from '../mvcc/index.js';
+import { readBolt, writeBolt, type BoltBucket } from './bolt.js';
+
+/** A member as the membership store lists it. */
+export interface DbMember {
+  id: bigint;
+  name: string;
+  peerURLs: string[];
+  clientURLs: string[];
+  isLearner: boolean;
+}
+
+const BOLT_MAGIC = 0xed0cdaed;
+const CLUSTER_VERSION = '3.4.0';
+const b = (s: string) => Buffer.from(s, 'latin1');
+
+/** True when `file` starts like a bbolt database (its first meta page's magic number). */
+export function isBoltFile(file: Buffer): boolean {
+  return file.length >= 24 && file.readUInt32LE(16) === BOLT_MAGIC;
+}
+
+/** The bbolt file of a state dump and a membership (without the sha256 a snapshot stream appends). */
+export function toEtcdDb(d: StateDump, members: DbMember[], removed: bigint[]): Buffer {
+  const keys: [Buffer, Buffer][] = [];
+  for (const v of d.versions) {
+    const live = v.kv.version > 0;
+    keys.push([revisionKey(v.kv.modRevision, v.sub, !live), live ? encodeKeyValue(v) : pbBytes(1, v.kv.key)]);
+  }
+  const meta: [Buffer, Buffer][] = [[b('consistent_index'), u64(BigInt(d.consistentIndex))]];
+  if (d.compactRev > 0) {
+    meta.push([b('finishedCompactRev'), revisionKey(d.compactRev, 0, false)]);
+    meta.push([b('scheduledCompactRev'), revisionKey(d.compactRev, 0, false)]);
+  }
+  const buckets: BoltBucket[] = [
+    {
+      name: b('alarm'),
+      entries: d.alarms.map((a) => [
+        Buffer.concat([pbVarint(1, a.memberID), pbVarint(2, BigInt(a.alarm))]),
+        Buffer.alloc(0),
+      ]),
+    },
+    { name: b('auth'), entries: [] },
+    { name: b('authRoles'), entries: [] },
+    { name: b('authUsers'), entries: [] },
+    { name: b('cluster'), entries: [[b('clusterVersion'), b(CLUSTER_VERSION)]] },
+    { name: b('key'), entries: keys },
+    {
+      name: b('lease'),
+      entries: d.leases.map((l) => [
+        u64(BigInt.asUintN(64, l.id)),
+        Buffer.concat([pbVarint(1, l.id), pbVarint(2, BigInt(l.ttl)), pbVarint(3, BigInt(l.remainingTtl))]),
+      ]),
+    },
+    {
+      name: b('members'),
+      entries: members.map((m) => [b(m.id.toString(16)), Buffer.from(memberJSON(m))]),
+    },
+    { name: b('members_removed'), entries: removed.map((id) => [b(id.toString(16)), b('removed')]) },
+    { name: b('meta'), entries: meta },
+  ];
+  return writeBolt(buckets);
+}
+
+/**
+ * The state held by an etcd backup or data file (a trailing sha256 is ignored: check it first). Revisions
+ * are taken as etcd's restore takes them: the current revision is the newest stored one, or the compaction
+ * revision if that is newer.
+ */
+export function fromEtcdDb(file: Buffer): StateDump {
+  const buckets = readBolt(file);
+  const keyBucket = buckets.get('key');
+  if (!keyBucket) throw new Error('not an etcd backup: no "key" bucket');
+  const versions: StoredVersion[] = [];
+  let currentRev = 0;
+  for (const [k, v] of keyBucket) {
+    const { main, sub, tombstone } = parseRevisionKey(k);
+    const kv = decodeKeyValue(v);
+    if (kv.key.length === 0) throw new Error(`etcd backup: revision ${main}_${sub} has no key`);
+    if (tombstone) {
+      versions.push({
+        kv: {
+          key: kv.key,
+          createRevision: 0,
+          modRevision: main,
+          version: 0,
+          value: Buffer.alloc(0),
+          lease: 0n,
+        },
+        sub,
+      });
+    } else {
+      if (kv.modRevision !== main)
+        throw new Error(`etcd backup: revision ${main}_${sub} holds a value of revision ${kv.modRevision}`);
+      versions.push({ kv, sub });
+    }
+    if (main > currentRev) currentRev = main;
+  }
+  const meta = new Map((buckets.get('meta') ?? []).map(([k, v]) => [k.toString('latin1'), v]));
+  const ci = meta.get('consistent_index');
+  const finished = meta.get('finishedCompactRev');
+  const compactRev = finished ? parseRevisionKey(finished).main : -1;
+  if (compactRev > currentRev) currentRev = compactRev;
+  const leases = (buckets.get('lease') ?? []).map(([, v]) => {
+    const f = pbFields(v);
+    return {
+      id: BigInt.asIntN(64, (f.get(1) as bigint) ?? 0n),
+      ttl: Number(f.get(2) ?? 0n),
+      remainingTtl: Number(f.get(3) ?? 0n),
+    };
+  });
+  const alarms = (buckets.get('alarm') ?? []).map(([k]) => {
+    const f = pbFields(k);
+    return { memberID: BigInt.asUintN(64, (f.get(1) as bigint) ?? 0n), alarm: Number(f.get(2) ?? 0n) };
+  });
+  return {
+    consistentIndex: ci && ci.length === 8 ? Number(ci.readBigUInt64BE(0)) : 0,
+    alarms,
+    leases,
+    currentRev,
+    compactRev,
+    versions,
+  };
+}
+
+function memberJSON(m: DbMember): string {
+  // etcd writes the id as a JSON number (a uint64, so beyond 2^53: written out by hand).
+  const rest = JSON.stringify({
+    peerURLs: m.peerURLs,
+    ...(m.isLearner ? { isLearner: true } : {}),
+    ...(m.name ? { name: m.name } : {}),
+    ...(m.clientURLs.length ? { clientURLs: m.clientURLs } : {}),
+  });
+  return `{"id":${m.id.toString()},${rest.slice(1)}`;
+}
+
+function u64(v: bigint): Buffer {
+  const out = Buffer.alloc(8);
+  out.writeBigUInt64BE(v);
+  return out;
+}
+
+function revisionKey(main: number, sub: number, tombstone: boolean): Buffer {
+  const out = Buffer.alloc(tombstone ? 18 : 17);
+  out.writeBigUInt64BE(BigInt(main), 0);
+  out[8] = 0x5f; // '_'
+  out.writeBigUInt64BE(BigInt(sub), 9);
+  if (tombstone) out[17] = 0x74; // 't'
+  return out;
+}
+
+function parseRevisionKey(k: Buffer): { main: number; sub: number; tombstone: boolean } {
+  if ((k.length !== 17 && k.length !== 18) || k[8] !== 0x5f || (k.length === 18 && k[17] !== 0x74))
+    throw new Error(`etcd backup: a key of the "key" bucket is not a revision (${k.toString('hex')})`);
+  return {
+    main: Number(k.readBigUInt64BE(0)),
+    sub: Number(k.readBigUInt64BE(9)),
+    tombstone: k.length === 18,
+  };
+}
+
+// --- the few protobuf messages involved, by hand (proto3: zero fields left out) ---
+
+function varint(v: bigint): Buffer {
+  let x = BigInt.asUintN(64, v);
+  const out: number[] = [];
+  while (x >= 0x80n) {
+    out.push(Number(x & 0x7fn) | 0x80);
+    x >>= 7n;
+  }
+  out.push(Number(x));
+  return Buffer.from(out);
+}
+
+function pbVarint(field: number, v: bigint): Buffer {
+  return v === 0n ? Buffer.alloc(0) : Buffer.concat([varint(BigInt(field << 3)), varint(v)]);
+}
+
+function pbBytes(field: number, v: Buffer): Buffer {
+  return v.length === 0
+    ? Buffer.alloc(0)
+    : Buffer.concat([varint(BigInt((field << 3) | 2)), varint(BigInt(v.length)), v]);
+}
+
+/** mvccpb.KeyValue: key 1, create_revision 2, mod_revision 3, version 4, value 5, lease 6. */
+function encodeKeyValue(v: StoredVersion): Buffer {
+  const kv = v.kv;
+  return Buffer.concat([
+    pbBytes(1, kv.key),
+    pbVarint(2, BigInt(kv.createRevision)),
+    pbVarint(3, BigInt(kv.modRevision)),
+    pbVarint(4, BigInt(kv.version)),
+    pbBytes(5, kv.value),
+    pbVarint(6, kv.lease),
+  ]);
+}
+
+function decodeKeyValue(buf: Buffer): StoredVersion['kv'] {
+  const f = pbFields(buf);
+  const n = (i: number) => Number((f.get(i) as bigint | undefined) ?? 0n);
+  return {
+    key: Buffer.from((f.get(1) as Buffer | undefined) ?? Buffer.alloc(0)),
+    createRevision: n(2),
+    modRevision: n(3),
+    version: n(4),
+    value: Buffer.from((f.get(5) as Buffer | undefined) ?? Buffer.alloc(0)),
+    lease: BigInt.asIntN(64, (f.get(6) as bigint | undefined) ?? 0n),
+  };
+}
+
+/** A flat protobuf message's varint (wire type 0) and length-delimited (2) fields; the last one of a number wins. */
+function pbFields(buf: Buffer): Map<number, bigint | Buffer> {
+  const out = new Map<number, bigint | Buffer>();
+  let pos = 0;
+  const readVarint = (): bigint => {
+    let v = 0n;
+    for (let shift = 0n; ; shift += 7n) {
+      if (pos >= buf.length || shift > 63n) throw new Error('etcd backup: a malformed protobuf value');
+      const byte = buf[pos++]!;
+      v |= BigInt(byte & 0x7f) << shift;
+      if (byte < 0x80) return v;
+    }
+  };
+  while (pos < buf.length) {
+    const tag = Number(readVarint());
+    const field = tag >>> 3;
+    const type = tag & 7;
+    if (type === 0) out.set(field, readVarint());
+    else if (type === 2) {
+      const len = Number(readVarint());
+      if (pos + len > buf.length) throw new Error('etcd backup: a truncated protobuf value');
+      out.set(field, buf.subarray(pos, pos + len));
+      pos += len;
+    } else if (type === 1) pos += 8;
+    else if (type === 5) pos += 4;
+    else throw new Error(`etcd backup: protobuf wire type ${type} is not expected here`);
+  }
+  return out;
+}
