@@ -54,14 +54,20 @@ export class TortureCluster {
   }
 
   static async start(opts: ClusterOptions): Promise<TortureCluster> {
-    const c = new TortureCluster(opts);
-    try {
-      await c.boot();
-    } catch (err) {
-      await c.destroy();
-      throw err;
+    // freePorts() only says a port was free a moment ago: another process (a test running beside this one,
+    // an outgoing connection's ephemeral port) may take it before the member listens. Such a boot is tried
+    // again on new ports, a few times; any other failure is the run's.
+    for (let attempt = 1; ; attempt++) {
+      const c = new TortureCluster(opts);
+      try {
+        await c.boot();
+        return c;
+      } catch (err) {
+        await c.destroy();
+        if (attempt >= 3 || !String((err as Error).message).includes('EADDRINUSE')) throw err;
+        c.log(`torture: a port was taken before a member listened on it; booting again on new ports`);
+      }
     }
-    return c;
   }
 
   get root(): string {
