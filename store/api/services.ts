@@ -299,7 +299,8 @@ export class EtcdGrpcServer {
       Hash: this.unary('Maintenance', 'Hash', async () => ({ header: b.header(), hash: await b.hash() })),
       HashKV: this.unary('Maintenance', 'HashKV', async (r) => {
         const h = await b.hashKV(r.revision ?? 0);
-        return { header: b.header(h.hashRevision), hash: h.hash, compactRevision: h.compactRevision };
+        // As etcd: the header carries the revision the store was at, not the one hashed.
+        return { header: b.header(h.currentRevision), hash: h.hash, compactRevision: h.compactRevision };
       }),
       MoveLeader: this.unary('Maintenance', 'MoveLeader', async (r) => {
         await b.moveLeader(r.targetID);

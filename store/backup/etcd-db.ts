@@ -13,7 +13,7 @@
 // - "members": the member id in hex -> its JSON; "members_removed": id in hex -> "removed";
 //   "cluster": "clusterVersion" -> "3.4.0". A restore (etcd's or ours) takes the membership from its flags.
 import type { StateDump } from '../apply/index.js';
-import type { StoredVersion } from '../mvcc/index.js';
+import { encodeStoredKeyValue, parseRevisionKey, revisionKey, type StoredVersion } from '../mvcc/index.js';
 import { readBolt, writeBolt, type BoltBucket } from './bolt.js';
 
 /** A member as the membership store lists it. */
@@ -39,7 +39,7 @@ export function toEtcdDb(d: StateDump, members: DbMember[], removed: bigint[]): 
   const keys: [Buffer, Buffer][] = [];
   for (const v of d.versions) {
     const live = v.kv.version > 0;
-    keys.push([revisionKey(v.kv.modRevision, v.sub, !live), live ? encodeKeyValue(v) : pbBytes(1, v.kv.key)]);
+    keys.push([revisionKey(v.kv.modRevision, v.sub, !live), encodeStoredKeyValue(v.kv)]);
   }
   const meta: [Buffer, Buffer][] = [[b('consistent_index'), u64(BigInt(d.consistentIndex))]];
   if (d.compactRev > 0) {
@@ -154,25 +154,6 @@ function u64(v: bigint): Buffer {
   return out;
 }
 
-function revisionKey(main: number, sub: number, tombstone: boolean): Buffer {
-  const out = Buffer.alloc(tombstone ? 18 : 17);
-  out.writeBigUInt64BE(BigInt(main), 0);
-  out[8] = 0x5f; // '_'
-  out.writeBigUInt64BE(BigInt(sub), 9);
-  if (tombstone) out[17] = 0x74; // 't'
-  return out;
-}
-
-function parseRevisionKey(k: Buffer): { main: number; sub: number; tombstone: boolean } {
-  if ((k.length !== 17 && k.length !== 18) || k[8] !== 0x5f || (k.length === 18 && k[17] !== 0x74))
-    throw new Error(`etcd backup: a key of the "key" bucket is not a revision (${k.toString('hex')})`);
-  return {
-    main: Number(k.readBigUInt64BE(0)),
-    sub: Number(k.readBigUInt64BE(9)),
-    tombstone: k.length === 18,
-  };
-}
-
 // --- the few protobuf messages involved, by hand (proto3: zero fields left out) ---
 
 function varint(v: bigint): Buffer {
@@ -188,25 +169,6 @@ function varint(v: bigint): Buffer {
 
 function pbVarint(field: number, v: bigint): Buffer {
   return v === 0n ? Buffer.alloc(0) : Buffer.concat([varint(BigInt(field << 3)), varint(v)]);
-}
-
-function pbBytes(field: number, v: Buffer): Buffer {
-  return v.length === 0
-    ? Buffer.alloc(0)
-    : Buffer.concat([varint(BigInt((field << 3) | 2)), varint(BigInt(v.length)), v]);
-}
-
-/** mvccpb.KeyValue: key 1, create_revision 2, mod_revision 3, version 4, value 5, lease 6. */
-function encodeKeyValue(v: StoredVersion): Buffer {
-  const kv = v.kv;
-  return Buffer.concat([
-    pbBytes(1, kv.key),
-    pbVarint(2, BigInt(kv.createRevision)),
-    pbVarint(3, BigInt(kv.modRevision)),
-    pbVarint(4, BigInt(kv.version)),
-    pbBytes(5, kv.value),
-    pbVarint(6, kv.lease),
-  ]);
 }
 
 function decodeKeyValue(buf: Buffer): StoredVersion['kv'] {

@@ -19,3 +19,4 @@ export {
   type WatchableStoreOptions,
 } from './watch.js';
 export { BinaryReader, BinaryWriter } from './binary.js';
+export { encodeStoredKeyValue, parseRevisionKey, revisionKey, writeStoredVersion } from './etcd-format.js';

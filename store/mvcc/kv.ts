@@ -1,8 +1,9 @@
 // The revisioned key space: an ordered key index (B+tree) of per-key histories, a revision-ordered log
 // of events for watchers, write transactions that share one main revision, and compaction.
 import btree from 'sorted-btree';
-import { crc32 } from 'node:zlib';
 import { BinaryReader, BinaryWriter, ownedCopy } from './binary.js';
+import { storedVersionSize, writeStoredVersion } from './etcd-format.js';
+import { crc32c } from '../wal/crc32c.js';
 import {
   ErrCompacted,
   ErrFutureRev,
@@ -231,10 +232,12 @@ export class MvccStore {
   }
 
   /**
-   * etcd's HashKV: a CRC32 over every stored version with mod revision <= rev (0 = current), in key order.
-   * Members that applied the same requests (and compactions) get the same hash.
+   * etcd's HashKV, computed as etcd 3.4 computes it: a CRC-32C over "key" and then, in revision order, each
+   * stored version with mod revision <= rev (0 = current) as etcd's backend stores it (revision key, then
+   * the mvccpb.KeyValue). Members that applied the same requests (and compactions) get the same hash, and so
+   * does a real etcd given the same requests.
    */
-  hashKV(rev = 0): { hash: number; compactRevision: number; hashRevision: number } {
+  hashKV(rev = 0): { hash: number; compactRevision: number; hashRevision: number; currentRevision: number } {
     const job = this.hashJob(rev);
     while (!job.step(Infinity));
     return job.result();
@@ -247,7 +250,7 @@ export class MvccStore {
   async hashKVAsync(
     rev = 0,
     versionsPerTurn = 20_000,
-  ): Promise<{ hash: number; compactRevision: number; hashRevision: number }> {
+  ): Promise<{ hash: number; compactRevision: number; hashRevision: number; currentRevision: number }> {
     const job = this.hashJob(rev);
     while (!job.step(versionsPerTurn)) await new Promise((r) => setImmediate(r));
     return job.result();
@@ -257,33 +260,66 @@ export class MvccStore {
     // etcd refuses a hash at the compact revision itself, unlike a read there.
     if (rev > 0 && rev <= this.compactRev) throw ErrCompacted();
     if (rev > this.currentRev) throw ErrFutureRev();
-    if (rev <= 0) rev = this.currentRev;
+    const currentRevision = this.currentRev;
+    if (rev <= 0) rev = currentRevision;
     const compactRevision = this.compactRev;
     // The same consistent view as serialize(): each key's version array of the moment.
-    const view: [Buffer, Rec[]][] = [];
-    for (const h of this.index.values()) view.push([h.key, h.recs]);
-    let hash = 0;
+    const view: Rec[][] = [];
+    for (const h of this.index.values()) view.push(h.recs);
+    // etcd hashes its backend's "key" bucket in revision order: gather, then sort, then hash.
+    //
+    // Which versions at or below the compaction revision it hashes is etcd 3.4's rule, kept so that the
+    // hashes agree: only those a compaction at the *hash* revision would keep (each key's latest version
+    // at `rev` unless that is a tombstone), or, when there is none, all that the compaction left. (etcd
+    // 3.5 asks what a compaction at the compaction revision keeps, which is everything still stored.)
+    const picked: Rec[] = [];
+    const unkept: Rec[] = [];
+    let keepCount = 0;
     let k = 0;
-    const w = new BinaryWriter(1024);
+    let sorted = false;
+    let i = 0;
+    let hash = crc32c(0, KEY_BUCKET);
     return {
-      /** Hashes about `budget` more versions; true when done. */
+      /** Handles about `budget` more versions; true when done. */
       step(budget: number): boolean {
         let n = 0;
         for (; k < view.length && n < budget; k++) {
-          const [key, recs] = view[k]!;
+          const recs = view[k]!;
+          const last = lastAtOrBelow(recs, rev);
+          const keep = last >= 0 && isLive(recs[last]!.kv) ? recs[last] : undefined;
+          if (keep) keepCount++;
           for (const r of recs) {
             if (r.kv.modRevision > rev) break;
-            writeRec(w, r);
-            w.bytes(key);
+            if (r.kv.modRevision > compactRevision || r === keep) picked.push(r);
+            else unkept.push(r);
             n++;
-            if (w.length > 64 * 1024) hash = crc32(w.take(), hash);
           }
         }
-        return k >= view.length;
+        if (k < view.length) return false;
+        if (!sorted) {
+          if (keepCount === 0) picked.push(...unkept);
+          picked.sort((a, b) => a.kv.modRevision - b.kv.modRevision || a.sub - b.sub);
+          sorted = true;
+          return false;
+        }
+        // CRC-32C is a stream: the versions are written into one scratch buffer, checksummed when it fills.
+        let scratch = Buffer.allocUnsafe(64 * 1024);
+        let used = 0;
+        for (; i < picked.length && n < budget; i++, n++) {
+          const r = picked[i]!;
+          const need = storedVersionSize(r.kv);
+          if (used + need > scratch.length) {
+            hash = crc32c(hash, scratch, 0, used);
+            used = 0;
+            if (need > scratch.length) scratch = Buffer.allocUnsafe(need);
+          }
+          used = writeStoredVersion(scratch, used, r.kv, r.sub);
+        }
+        hash = crc32c(hash, scratch, 0, used);
+        return i >= picked.length;
       },
       result() {
-        hash = crc32(w.take(), hash);
-        return { hash, compactRevision, hashRevision: rev };
+        return { hash, compactRevision, hashRevision: rev, currentRevision };
       },
     };
   }
@@ -548,6 +584,8 @@ export class WriteTxn {
 }
 
 const SNAPSHOT_MAGIC = Buffer.from('EKLMVCC1');
+/** etcd's HashKV starts with the name of the bucket it hashes. */
+const KEY_BUCKET = Buffer.from('key');
 const SNAPSHOT_END = Buffer.from('EKLMEND1');
 
 /** A live version (a tombstone has version 0). */

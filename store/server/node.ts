@@ -1264,7 +1264,7 @@ export class StoreNode implements EtcdBackend {
     return crc32(Buffer.concat([...this.sm.snapshot()])) >>> 0;
   }
 
-  async hashKV(revision: number): Promise<{ hash: number; compactRevision: number; hashRevision: number }> {
+  async hashKV(revision: number): Promise<{ hash: number; compactRevision: number; hashRevision: number; currentRevision: number }> {
     this.refuseOnLearner();
     this.checkServing();
     try {

@@ -152,6 +152,10 @@ const SCENARIO: Step[] = [
   ['compact beyond the head', (c) => c.kv.Compact({ revision: 1000 })],
   ['alarm list', (c) => c.maintenance.Alarm({ action: 0 })],
   ['final full range', (c) => c.kv.Range({ key: Buffer.from([0]), rangeEnd: Buffer.from([0]) })],
+  // etcd's HashKV covers the whole stored history; the same requests must give the same hash.
+  ['hashkv', (c) => c.maintenance.HashKV({ revision: 0 })],
+  ['hashkv at the compaction revision', (c) => c.maintenance.HashKV({ revision: 5 })],
+  ['hashkv at a past revision', (c) => c.maintenance.HashKV({ revision: 7 })],
 ];
 
 function normalize(v: unknown): unknown {
@@ -309,9 +313,12 @@ function randomScenario(seed: number, n: number): Step[] {
           }),
       ]);
       head++;
-    } else if (kind < 0.97) {
+    } else if (kind < 0.95) {
       const rev = Math.max(1, Math.floor(r() * head));
       steps.push([`compact ${rev}`, (c) => c.kv.Compact({ revision: rev })]);
+    } else if (kind < 0.97) {
+      const rev = r() < 0.5 ? 0 : Math.floor(r() * (head + 1));
+      steps.push([`hashkv @${rev}`, (c) => c.maintenance.HashKV({ revision: rev })]);
     } else {
       // Leases with fixed ids (so both stores agree on them): grant, attach, revoke.
       const id = String(100 + Math.floor(r() * 3));
