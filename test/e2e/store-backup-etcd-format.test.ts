@@ -44,7 +44,7 @@ async function script(endpoint: string): Promise<{ compactedAt: number; lease: s
   }
 }
 
-/** What a client sees: every key with its revisions and lease, a read in the past, the leases. */
+/** What a client sees: every key with its revisions and lease, a read in the past, the leases, HashKV. */
 async function view(endpoint: string, compactedAt: number) {
   const now = await ctl(endpoint, 'get', '/b/', '--prefix', '-w', 'json');
   assert.equal(now.code, 0, now.stderr);
@@ -53,9 +53,13 @@ async function view(endpoint: string, compactedAt: number) {
   const tooOld = await ctl(endpoint, 'get', '/b/k1', `--rev=${compactedAt - 1}`);
   // The simple form prints ids in hex (the JSON form's 64-bit numbers do not survive JSON.parse).
   const leases = await ctl(endpoint, 'lease', 'list');
+  // etcd's HashKV over the whole stored history (bin/store computes it as etcd 3.4 does).
+  const hashkv = await ctl(endpoint, 'endpoint', 'hashkv', '-w', 'json');
+  assert.equal(hashkv.code, 0, hashkv.stderr);
   const n = JSON.parse(now.stdout);
   return {
     revision: n.header.revision as number,
+    hash: JSON.parse(hashkv.stdout)[0].HashKV.hash as number,
     kvs: n.kvs,
     past: JSON.parse(past.stdout).kvs,
     tooOld: tooOld.stderr.includes('required revision has been compacted'),
