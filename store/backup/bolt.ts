@@ -25,6 +25,8 @@ const LEAF = 0x02;
 const META = 0x04;
 const FREELIST = 0x10;
 const BUCKET_FLAG = 0x01; // leaf element flag: the value is a bucket header
+/** writeBoltSteps yields after this many pages. */
+const PAGES_PER_STEP = 256;
 
 // bbolt refuses longer keys (ErrKeyTooLarge), so a file with one could not be used by it.
 const MAX_KEY = 32768;
@@ -73,26 +75,44 @@ interface Child {
   pgid: number;
 }
 
-/** Hands out page ids in order and keeps the page images until the file is assembled. */
+/**
+ * Hands out page ids in order and lays the pages out where they go in the file: one buffer, grown by
+ * doubling, that is the file itself once the metas and the freelist are written in front.
+ */
 class Pages {
-  readonly list: Array<{ id: number; buf: Buffer }> = [];
   next = 3; // 0 and 1 are the metas, 2 the freelist
+  private file: Buffer;
 
-  constructor(readonly pageSize: number) {}
+  constructor(readonly pageSize: number) {
+    this.file = Buffer.alloc(64 * pageSize);
+  }
 
   /** A zeroed page image big enough for `content` bytes (with overflow pages if needed), header filled. */
   alloc(flags: number, count: number, content: number): { id: number; buf: Buffer } {
     const span = Math.max(1, Math.ceil(content / this.pageSize));
     const id = this.next;
     this.next += span;
-    const buf = Buffer.alloc(span * this.pageSize);
+    const end = this.next * this.pageSize;
+    if (end > this.file.length) {
+      let size = this.file.length * 2;
+      while (size < end) size *= 2;
+      const grown = Buffer.allocUnsafe(size);
+      this.file.copy(grown, 0, 0, id * this.pageSize);
+      this.file = grown;
+    }
+    const buf = this.file.subarray(id * this.pageSize, end).fill(0);
     writeU64(buf, 0, id);
     buf.writeUInt16LE(flags, 8);
     buf.writeUInt16LE(count, 10);
     buf.writeUInt32LE(span - 1, 12);
-    const page = { id, buf };
-    this.list.push(page);
-    return page;
+    return { id, buf };
+  }
+
+  /** The file so far: every page up to the high-water mark (metas and freelist zeroed, to be written). */
+  take(): Buffer {
+    const out = this.file.subarray(0, this.next * this.pageSize);
+    out.fill(0, 0, 3 * this.pageSize);
+    return out;
   }
 }
 
@@ -119,7 +139,7 @@ function groupBySize(sizes: number[], pageSize: number, minPerPage: number): num
   return ends;
 }
 
-function writeLeaves(pages: Pages, items: LeafItem[]): Child[] {
+function* writeLeaves(pages: Pages, items: LeafItem[]): Generator<void, Child[]> {
   // Even an empty bucket needs its one (empty) leaf page as the root.
   if (items.length === 0) return [{ key: Buffer.alloc(0), pgid: pages.alloc(LEAF, 0, PAGE_HEADER).id }];
   const ends = groupBySize(
@@ -149,11 +169,12 @@ function writeLeaves(pages: Pages, items: LeafItem[]): Child[] {
     }
     out.push({ key: items[start]!.key, pgid: id });
     start = end;
+    if (out.length % PAGES_PER_STEP === 0) yield;
   }
   return out;
 }
 
-function writeBranches(pages: Pages, children: Child[]): Child[] {
+function* writeBranches(pages: Pages, children: Child[]): Generator<void, Child[]> {
   const ends = groupBySize(
     children.map((c) => c.key.length),
     pages.pageSize,
@@ -187,14 +208,15 @@ function writeBranches(pages: Pages, children: Child[]): Child[] {
     }
     out.push({ key: children[start]!.key, pgid: id });
     start = end;
+    if (out.length % PAGES_PER_STEP === 0) yield;
   }
   return out;
 }
 
 /** Bulk-loads sorted items bottom-up and returns the root page id. */
-function writeTree(pages: Pages, items: LeafItem[]): number {
-  let level = writeLeaves(pages, items);
-  while (level.length > 1) level = writeBranches(pages, level);
+function* writeTree(pages: Pages, items: LeafItem[]): Generator<void, number> {
+  let level = yield* writeLeaves(pages, items);
+  while (level.length > 1) level = yield* writeBranches(pages, level);
   return level[0]!.pgid;
 }
 
@@ -244,6 +266,21 @@ interface MetaFields {
 
 /** A complete bbolt file (page size 4096 unless given; the length is a multiple of the page size). */
 export function writeBolt(buckets: BoltBucket[], opts: { pageSize?: number } = {}): Buffer {
+  const steps = writeBoltSteps(buckets, opts);
+  for (;;) {
+    const r = steps.next();
+    if (r.done) return r.value;
+  }
+}
+
+/**
+ * writeBolt in steps: the generator yields every few hundred pages and returns the file, so a caller can
+ * build a big file between event-loop turns.
+ */
+export function* writeBoltSteps(
+  buckets: BoltBucket[],
+  opts: { pageSize?: number } = {},
+): Generator<void, Buffer> {
   const pageSize = opts.pageSize ?? 4096;
   if (!validPageSize(pageSize)) {
     throw new Error(`writeBolt: page size ${pageSize} is not a power of two in [${MIN_PAGE}, ${MAX_PAGE}]`);
@@ -253,7 +290,7 @@ export function writeBolt(buckets: BoltBucket[], opts: { pageSize?: number } = {
   for (const b of sortedUnique(buckets, (b) => b.name, 'bucket name')) {
     const entries = sortedUnique(b.entries, (e) => e[0], `key in bucket ${b.name.toString('latin1')}`);
     // Always a page-backed bucket (never inline): simpler, and bbolt reads both alike.
-    const root = writeTree(
+    const root = yield* writeTree(
       pages,
       entries.map(([key, value]) => ({ key, value, flags: 0 })),
     );
@@ -261,11 +298,10 @@ export function writeBolt(buckets: BoltBucket[], opts: { pageSize?: number } = {
     writeU64(header, 0, root);
     rootItems.push({ key: b.name, value: header, flags: BUCKET_FLAG });
   }
-  const root = writeTree(pages, rootItems);
+  const root = yield* writeTree(pages, rootItems);
 
   const hwm = pages.next;
-  const file = Buffer.alloc(hwm * pageSize);
-  for (const p of pages.list) p.buf.copy(file, p.id * pageSize);
+  const file = pages.take();
   // The freelist page: no free ids (count 0).
   writeU64(file, 2 * pageSize, 2);
   file.writeUInt16LE(FREELIST, 2 * pageSize + 8);

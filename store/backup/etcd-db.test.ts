@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { StateMachine } from '../apply/index.js';
 import type { RaftRequest } from '../apply/types.js';
 import { readBolt } from './bolt.js';
-import { fromEtcdDb, isBoltFile, toEtcdDb } from './etcd-db.js';
+import { fromEtcdDb, isBoltFile, toEtcdDb, toEtcdDbAsync } from './etcd-db.js';
 
 const b = (s: string) => Buffer.from(s);
 
@@ -112,4 +112,27 @@ test('the file holds what etcd keeps, where etcd keeps it', () => {
 test('not an etcd database: a clear error', () => {
   assert.equal(isBoltFile(Buffer.alloc(4096)), false);
   assert.throws(() => fromEtcdDb(Buffer.alloc(8192)));
+});
+
+test('built in slices between event-loop turns, the file is the same, and of the moment of the dump', async () => {
+  const sm = new StateMachine();
+  // Enough versions for several slices (the encoding yields every 2,000).
+  for (let i = 0; i < 10_000; i++)
+    sm.apply(sm.consistentIndex() + 1, { put: { key: b(`many/${i % 3000}`), value: b(`v${i}`) } });
+  const dump = sm.dump();
+  const whole = toEtcdDb(sm.dump(), [], []);
+  let turns = 0;
+  let counting = true;
+  const count = () => {
+    turns++;
+    if (counting) setImmediate(count);
+  };
+  setImmediate(count);
+  const sliced = toEtcdDbAsync(dump, [], [], 0);
+  // Writes after the dump do not reach the file.
+  sm.apply(sm.consistentIndex() + 1, { put: { key: b('late'), value: b('x') } });
+  const file = await sliced;
+  counting = false;
+  assert.ok(file.equals(whole));
+  assert.ok(turns > 3, `the event loop turned while the file was built (${turns})`);
 });

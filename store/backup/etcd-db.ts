@@ -13,8 +13,14 @@
 // - "members": the member id in hex -> its JSON; "members_removed": id in hex -> "removed";
 //   "cluster": "clusterVersion" -> "3.4.0". A restore (etcd's or ours) takes the membership from its flags.
 import type { StateDump } from '../apply/index.js';
-import { encodeStoredKeyValue, parseRevisionKey, revisionKey, type StoredVersion } from '../mvcc/index.js';
-import { readBolt, writeBolt, type BoltBucket } from './bolt.js';
+import {
+  parseRevisionKey,
+  revisionKey,
+  storedVersionSize,
+  writeStoredVersion,
+  type StoredVersion,
+} from '../mvcc/index.js';
+import { readBolt, writeBoltSteps, type BoltBucket } from './bolt.js';
 
 /** A member as the membership store lists it. */
 export interface DbMember {
@@ -36,10 +42,57 @@ export function isBoltFile(file: Buffer): boolean {
 
 /** The bbolt file of a state dump and a membership (without the sha256 a snapshot stream appends). */
 export function toEtcdDb(d: StateDump, members: DbMember[], removed: bigint[]): Buffer {
+  const steps = etcdDbSteps(d, members, removed);
+  for (;;) {
+    const r = steps.next();
+    if (r.done) return r.value;
+  }
+}
+
+/**
+ * toEtcdDb without holding the event loop for long: the work runs in slices of about `sliceMs`, with a
+ * turn of the event loop between them (a big key space takes seconds; Raft heartbeats must not wait).
+ * The state is the dump's, taken when it was made.
+ */
+export async function toEtcdDbAsync(
+  d: StateDump,
+  members: DbMember[],
+  removed: bigint[],
+  sliceMs = 10,
+): Promise<Buffer> {
+  const steps = etcdDbSteps(d, members, removed);
+  for (;;) {
+    const until = performance.now() + sliceMs;
+    for (;;) {
+      const r = steps.next();
+      if (r.done) return r.value;
+      if (performance.now() >= until) break;
+    }
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+}
+
+/** toEtcdDb as steps: yields every so often, returns the file. */
+export function* etcdDbSteps(d: StateDump, members: DbMember[], removed: bigint[]): Generator<void, Buffer> {
+  // Every version's revision key and value written one after the other into large blocks: a Buffer
+  // each would cost more in allocation and garbage collection than the encoding itself.
   const keys: [Buffer, Buffer][] = [];
-  for (const v of d.versions) {
-    const live = v.kv.version > 0;
-    keys.push([revisionKey(v.kv.modRevision, v.sub, !live), encodeStoredKeyValue(v.kv)]);
+  let block = Buffer.allocUnsafe(0);
+  let used = 0;
+  // In revision order, the bucket's key order (the writer would otherwise sort the encoded keys, slowly).
+  const versions = [...d.versions].sort((a, b) => a.kv.modRevision - b.kv.modRevision || a.sub - b.sub);
+  yield;
+  for (const v of versions) {
+    const need = storedVersionSize(v.kv);
+    if (used + need > block.length) {
+      block = Buffer.allocUnsafe(Math.max(need, 4 << 20));
+      used = 0;
+    }
+    const start = used;
+    const keyEnd = start + (v.kv.version > 0 ? 17 : 18);
+    used = writeStoredVersion(block, used, v.kv, v.sub);
+    keys.push([block.subarray(start, keyEnd), block.subarray(keyEnd, used)]);
+    if (keys.length % 2000 === 0) yield;
   }
   const meta: [Buffer, Buffer][] = [[b('consistent_index'), u64(BigInt(d.consistentIndex))]];
   if (d.compactRev > 0) {
@@ -73,7 +126,7 @@ export function toEtcdDb(d: StateDump, members: DbMember[], removed: bigint[]): 
     { name: b('members_removed'), entries: removed.map((id) => [b(id.toString(16)), b('removed')]) },
     { name: b('meta'), entries: meta },
   ];
-  return writeBolt(buckets);
+  return yield* writeBoltSteps(buckets);
 }
 
 /**

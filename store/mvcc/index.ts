@@ -19,4 +19,10 @@ export {
   type WatchableStoreOptions,
 } from './watch.js';
 export { BinaryReader, BinaryWriter } from './binary.js';
-export { encodeStoredKeyValue, parseRevisionKey, revisionKey, writeStoredVersion } from './etcd-format.js';
+export {
+  encodeStoredKeyValue,
+  parseRevisionKey,
+  revisionKey,
+  storedVersionSize,
+  writeStoredVersion,
+} from './etcd-format.js';

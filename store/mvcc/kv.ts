@@ -357,16 +357,22 @@ export class MvccStore {
 
   /**
    * Every stored version as it is now, keys in byte order and each key's versions oldest first (a
-   * tombstone has version 0): what a snapshot holds, for writing it in another format.
+   * tombstone has version 0): what a snapshot holds, for writing it in another format. The versions are
+   * those of the moment of the call, even if they are read while writes and compactions go on.
    */
-  *versions(): Generator<StoredVersion> {
+  versions(): Iterable<StoredVersion> {
+    // Captured now, read later: as in serialize(), each key's array of the moment is a consistent view.
     const rev = this.currentRev;
-    for (const h of this.index.values()) {
-      for (const r of h.recs) {
-        if (r.kv.modRevision > rev) break;
-        yield { kv: r.kv, sub: r.sub };
+    const view: Rec[][] = [];
+    for (const h of this.index.values()) view.push(h.recs);
+    return (function* () {
+      for (const recs of view) {
+        for (const r of recs) {
+          if (r.kv.modRevision > rev) break;
+          yield { kv: r.kv, sub: r.sub };
+        }
       }
-    }
+    })();
   }
 
   /**

@@ -55,7 +55,7 @@ import {
   type MemberContext,
 } from './cluster.js';
 import { decodeBackup, decodeSnapshotData, encodeSnapshotData } from './snapshot.js';
-import { fromEtcdDb, isBoltFile, toEtcdDb } from '../backup/etcd-db.js';
+import { fromEtcdDb, isBoltFile, toEtcdDbAsync } from '../backup/etcd-db.js';
 import { AutoCompactor } from './compactor.js';
 
 /** Node ids in Raft are the member id in etcd's 16-hex-digit form. */
@@ -1264,7 +1264,9 @@ export class StoreNode implements EtcdBackend {
     return crc32(Buffer.concat([...this.sm.snapshot()])) >>> 0;
   }
 
-  async hashKV(revision: number): Promise<{ hash: number; compactRevision: number; hashRevision: number; currentRevision: number }> {
+  async hashKV(
+    revision: number,
+  ): Promise<{ hash: number; compactRevision: number; hashRevision: number; currentRevision: number }> {
     this.refuseOnLearner();
     this.checkServing();
     try {
@@ -1280,7 +1282,7 @@ export class StoreNode implements EtcdBackend {
     this.checkServing();
     const revision = this.sm.kv.rev();
     // In etcd's own file format (a bbolt database), so that etcdctl snapshot status and restore read it.
-    const data = toEtcdDb(this.sm.dump(), this.membership.list(), [...this.membership.removed]);
+    const data = await toEtcdDbAsync(this.sm.dump(), this.membership.list(), [...this.membership.removed]);
     return { revision, chunks: [data], size: data.length };
   }
 
