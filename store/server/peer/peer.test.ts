@@ -2,6 +2,7 @@
 // limit are refused, and the handshake refuses a member of another cluster while delivering messages and
 // chunked snapshots between members of the same one.
 import { test } from 'node:test';
+import { createServer, type Socket } from 'node:net';
 import assert from 'node:assert/strict';
 import { newMessage, type Message } from '../../raft/index.js';
 import { Logger } from '../../../common/index.js';
@@ -146,5 +147,49 @@ test('join: the membership comes from the peer that applied the most, whichever 
     );
   } finally {
     await Promise.all([a.close(), b.close()]);
+  }
+});
+
+test('a snapshot transfer that makes no progress, or has no peer to go to, is reported failed', async () => {
+  const [pa] = await freePorts(1);
+  const log = new Logger('peer-test', 'error');
+  const events: string[] = [];
+  const a = new PeerTransport(handler('a', 'c1', [], events), log, { snapshotStallMs: 300 });
+  // A peer that accepts connections and then says nothing (a process stopped, a connection stuck).
+  const held: Socket[] = [];
+  const silent = createServer((s) => held.push(s));
+  await new Promise<void>((r) => silent.listen(0, '127.0.0.1', () => r()));
+  const port = (silent.address() as { port: number }).port;
+  const snap = (to: string) =>
+    newMessage({
+      type: 'MsgSnap',
+      to,
+      from: 'a',
+      snapshot: {
+        metadata: { index: 5, term: 1, confState: { voters: ['a', to], learners: [] } },
+        data: Buffer.alloc(10),
+      },
+    });
+  try {
+    await a.listen([`http://127.0.0.1:${pa}`]);
+    a.addPeer('s', [`http://127.0.0.1:${port}`]);
+    const t0 = Date.now();
+    a.send([snap('s')]);
+    await waitFor('the stalled transfer to be reported', () => events.includes('snap s false'), {
+      timeoutMs: 5000,
+    });
+    assert.ok(Date.now() - t0 >= 250, 'not before the stall time');
+    a.send([snap('nobody')]);
+    await waitFor(
+      'a snapshot for an unknown peer to be reported',
+      () => events.includes('snap nobody false'),
+      {
+        timeoutMs: 2000,
+      },
+    );
+  } finally {
+    for (const s of held) s.destroy();
+    silent.close();
+    await a.close();
   }
 });

@@ -22,7 +22,13 @@ const BACKOFF_MAX_MS = 1_000;
 /** A rejected handshake (wrong cluster, removed member) is retried slowly: it is a configuration error. */
 const REJECTED_BACKOFF_MS = 5_000;
 const MAX_PENDING_CALLS = 10_000;
-const SNAPSHOT_ACK_TIMEOUT_MS = 120_000;
+/**
+ * A snapshot transfer fails when it makes no progress for this long: no handshake answer, a chunk not taken
+ * by the socket, no acknowledgement after the last byte. Raft sends the follower nothing else until it
+ * hears how the transfer ended, so a transfer that hangs (a peer that died behind a proxy, a stuck
+ * connection) must end soon; a slow one that keeps moving may take as long as it needs.
+ */
+const SNAPSHOT_STALL_MS = 10_000;
 
 export type Purpose = 'stream' | 'snapshot' | 'join';
 
@@ -210,10 +216,15 @@ export class PeerTransport implements Transport {
   private callSeq = 0;
   private closed = false;
 
+  private readonly snapshotStallMs: number;
+
   constructor(
     readonly handler: PeerHandler,
     readonly log: Logger,
-  ) {}
+    opts: { snapshotStallMs?: number } = {},
+  ) {
+    this.snapshotStallMs = opts.snapshotStallMs ?? SNAPSHOT_STALL_MS;
+  }
 
   hello(purpose: Purpose, to: NodeId): Hello {
     const h = this.handler;
@@ -248,7 +259,11 @@ export class PeerTransport implements Transport {
   send(messages: Message[]): void {
     for (const m of messages) {
       const p = this.peers.get(m.to);
-      if (!p) continue;
+      if (!p) {
+        // Raft waits for the outcome of a snapshot it asked to send: tell it this one went nowhere.
+        if (m.type === 'MsgSnap') queueMicrotask(() => this.handler.onSnapshotStatus(m.to, false));
+        continue;
+      }
       if (m.type === 'MsgSnap') {
         this.sendSnapshot(p, m);
         continue;
@@ -339,10 +354,26 @@ export class PeerTransport implements Transport {
       else this.log.warn('snapshot transfer failed', { peer: to, error: why });
       this.handler.onSnapshotStatus(to, ok);
     };
-    const timer = setTimeout(() => finish(false, 'timed out'), SNAPSHOT_ACK_TIMEOUT_MS);
+    let stage = 'connecting';
+    let timer = setTimeout(
+      () => finish(false, `no progress for ${this.snapshotStallMs} ms (${stage})`),
+      this.snapshotStallMs,
+    );
+    const progress = (now: string) => {
+      stage = now;
+      if (done) return;
+      clearTimeout(timer);
+      timer = setTimeout(
+        () => finish(false, `no progress for ${this.snapshotStallMs} ms (${stage})`),
+        this.snapshotStallMs,
+      );
+    };
     s.on('error', (err) => finish(false, err.message));
     s.on('close', () => finish(false, 'connection closed'));
-    s.on('connect', () => s.write(jsonFrame(FrameKind.Hello, this.hello('snapshot', to))));
+    s.on('connect', () => {
+      progress('waiting for the handshake');
+      s.write(jsonFrame(FrameKind.Hello, this.hello('snapshot', to)));
+    });
     s.on('data', (chunk: Buffer) => {
       let frames;
       try {
@@ -353,9 +384,10 @@ export class PeerTransport implements Transport {
       }
       for (const f of frames) {
         if (f.kind === FrameKind.HelloErr) finish(false, f.payload.toString('utf8'));
-        else if (f.kind === FrameKind.HelloOK)
-          void this.streamSnapshot(s, m).catch((e) => finish(false, String(e)));
-        else if (f.kind === FrameKind.SnapAck) {
+        else if (f.kind === FrameKind.HelloOK) {
+          progress('sending');
+          void this.streamSnapshot(s, m, progress).catch((e) => finish(false, String(e)));
+        } else if (f.kind === FrameKind.SnapAck) {
           const a = JSON.parse(f.payload.toString('utf8')) as { ok: boolean; error?: string };
           finish(a.ok, a.error ?? '');
         }
@@ -363,7 +395,7 @@ export class PeerTransport implements Transport {
     });
   }
 
-  private async streamSnapshot(s: Socket, m: Message): Promise<void> {
+  private async streamSnapshot(s: Socket, m: Message, progress: (stage: string) => void): Promise<void> {
     const data = m.snapshot!.data;
     const head = encodeMessage(m);
     const size = Buffer.alloc(6);
@@ -373,8 +405,11 @@ export class PeerTransport implements Transport {
       if (s.destroyed) return;
       const ok = s.write(encodeFrame(FrameKind.SnapChunk, data.subarray(off, off + SNAPSHOT_CHUNK)));
       if (!ok) await new Promise((r) => s.once('drain', r));
+      progress(`sending (${Math.min(off + SNAPSHOT_CHUNK, data.byteLength)} of ${data.byteLength} bytes)`);
     }
-    s.write(encodeFrame(FrameKind.SnapEnd, new Uint8Array(0)));
+    s.write(encodeFrame(FrameKind.SnapEnd, new Uint8Array(0)), () =>
+      progress('waiting for the acknowledgement'),
+    );
   }
 
   // ------------------------------------------------------------------ receiving
