@@ -1863,14 +1863,11 @@ async function restoreBackup(
   let body = file;
   if (hasHash) {
     body = file.subarray(0, file.length - 32);
-    if (
-      !createHash('sha256')
-        .update(body)
-        .digest()
-        .equals(file.subarray(file.length - 32))
-    ) {
+    const want = file.subarray(file.length - 32);
+    const got = createHash('sha256').update(body).digest();
+    if (!got.equals(want)) {
       throw new Error(
-        `${cfg.restoreFrom}: expected sha256 ${file.subarray(file.length - 32).toString('hex')}, got ${createHash('sha256').update(body).digest('hex')}: the backup is corrupt or truncated`,
+        `${cfg.restoreFrom}: expected sha256 ${want.toString('hex')}, got ${got.toString('hex')}: the backup is corrupt or truncated`,
       );
     }
   } else if (!cfg.skipHashCheck) {
