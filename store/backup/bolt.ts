@@ -147,6 +147,7 @@ function* writeLeaves(pages: Pages, items: LeafItem[]): Generator<void, Child[]>
     pages.pageSize,
     1,
   );
+  yield;
   const out: Child[] = [];
   let start = 0;
   for (const end of ends) {
@@ -289,11 +290,11 @@ export function* writeBoltSteps(
   const rootItems: LeafItem[] = [];
   for (const b of sortedUnique(buckets, (b) => b.name, 'bucket name')) {
     const entries = sortedUnique(b.entries, (e) => e[0], `key in bucket ${b.name.toString('latin1')}`);
+    yield;
+    const items = entries.map(([key, value]) => ({ key, value, flags: 0 }));
+    yield;
     // Always a page-backed bucket (never inline): simpler, and bbolt reads both alike.
-    const root = yield* writeTree(
-      pages,
-      entries.map(([key, value]) => ({ key, value, flags: 0 })),
-    );
+    const root = yield* writeTree(pages, items);
     const header = Buffer.alloc(BUCKET_HEADER);
     writeU64(header, 0, root);
     rootItems.push({ key: b.name, value: header, flags: BUCKET_FLAG });

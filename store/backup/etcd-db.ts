@@ -80,7 +80,9 @@ export function* etcdDbSteps(d: StateDump, members: DbMember[], removed: bigint[
   let block = Buffer.allocUnsafe(0);
   let used = 0;
   // In revision order, the bucket's key order (the writer would otherwise sort the encoded keys, slowly).
-  const versions = [...d.versions].sort((a, b) => a.kv.modRevision - b.kv.modRevision || a.sub - b.sub);
+  const versions: StoredVersion[] = [];
+  for (const v of d.versions) if (versions.push(v) % 20_000 === 0) yield;
+  versions.sort((a, b) => a.kv.modRevision - b.kv.modRevision || a.sub - b.sub);
   yield;
   for (const v of versions) {
     const need = storedVersionSize(v.kv);
