@@ -74,16 +74,16 @@ export async function toEtcdDbAsync(
 
 /** toEtcdDb as steps: yields every so often, returns the file. */
 export function* etcdDbSteps(d: StateDump, members: DbMember[], removed: bigint[]): Generator<void, Buffer> {
-  // Every version's revision key and value written one after the other into large blocks: a Buffer
-  // each would cost more in allocation and garbage collection than the encoding itself.
-  const keys: [Buffer, Buffer][] = [];
-  let block = Buffer.allocUnsafe(0);
-  let used = 0;
   // In revision order, the bucket's key order (the writer would otherwise sort the encoded keys, slowly).
   const versions: StoredVersion[] = [];
   for (const v of d.versions) if (versions.push(v) % 20_000 === 0) yield;
   versions.sort((a, b) => a.kv.modRevision - b.kv.modRevision || a.sub - b.sub);
   yield;
+  // Every version's revision key and value written one after the other into large blocks: a Buffer
+  // each would cost more in allocation and garbage collection than the encoding itself.
+  const keys: [Buffer, Buffer][] = [];
+  let block = Buffer.allocUnsafe(0);
+  let used = 0;
   for (const v of versions) {
     const need = storedVersionSize(v.kv);
     if (used + need > block.length) {
