@@ -48,6 +48,7 @@ export const BOOL_FLAGS: Record<string, string> = {
   'ignore-not-found': 'ignore-not-found',
   prefix: 'prefix',
   'keys-only': 'keys-only',
+  'skip-hash-check': 'skip-hash-check',
   all: 'all',
 };
 

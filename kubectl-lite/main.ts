@@ -37,7 +37,7 @@ The store beneath (etcd v3 API, read-only except snapshot):
   store leader                    the leader member's name
   store revision                  the store's current revision (replay from it: store watch --rev)
   store snapshot save FILE
-  store snapshot restore FILE --data-dir DIR --name NAME --initial-cluster ... --initial-cluster-token ... --initial-advertise-peer-urls ...
+  store snapshot restore FILE --data-dir DIR --name NAME --initial-cluster ... --initial-cluster-token ... --initial-advertise-peer-urls ... [--skip-hash-check]
 
 Other Commands:
   api-resources, cluster-info, version

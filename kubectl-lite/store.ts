@@ -4,7 +4,7 @@ import { spawnSync } from 'node:child_process';
 import { createWriteStream, renameSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { Etcd3, type IKeyValue } from 'etcd3';
-import { durationMs, flag, UsageError } from './args.js';
+import { bool, durationMs, flag, UsageError } from './args.js';
 import type { Ctx } from './context.js';
 import { CommandError } from './errors.js';
 import { formatTable, toJson, toYaml } from './printer.js';
@@ -372,6 +372,7 @@ function snapshotRestore(ctx: Ctx, file: string): number {
     const v = flag(ctx.args, f);
     if (v !== undefined) args.push(`--${f}`, v);
   }
+  if (bool(ctx.args, 'skip-hash-check')) args.push('--skip-hash-check');
   if (!flag(ctx.args, 'data-dir')) throw new UsageError('error: store snapshot restore needs --data-dir DIR');
   // Run by this node, not through bin/store's #! line (whose `env -S` not every system's env knows).
   const r = spawnSync(process.execPath, [join(ROOT, 'bin', 'store'), ...args], { encoding: 'utf8' });

@@ -3,6 +3,7 @@
 // resourceVersion, and the controllers, finding the world as they left it, recreate nothing.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BIN, run, tempDir, waitFor } from '../support/index.js';
 import { startTestCluster, type TestCluster } from '../../cluster/testing.js';
@@ -116,6 +117,17 @@ test('kubectl-lite store snapshot restore delegates to bin/store snapshot restor
     ]);
     assert.equal(r.code, 1);
     assert.match(r.stderr, /no such file or directory/);
+    // --skip-hash-check goes through: a file without the sha256 is refused without it, read with it.
+    const bare = join(dir.path, 'bare.db');
+    writeFileSync(bare, Buffer.alloc(8192));
+    const restore = (...extra: string[]) =>
+      run(join(BIN, 'kubectl-lite'), [
+        ...['store', 'snapshot', 'restore', bare, '--data-dir', join(dir.path, 'y')],
+        ...['--name', 'r', '--initial-cluster', 'r=http://127.0.0.1:1', '--initial-advertise-peer-urls'],
+        ...['http://127.0.0.1:1', ...extra],
+      ]);
+    assert.match((await restore()).stderr, /snapshot missing hash but --skip-hash-check=false/);
+    assert.match((await restore('--skip-hash-check')).stderr, /not a backup/);
   } finally {
     dir.remove();
   }
