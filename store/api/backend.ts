@@ -68,7 +68,9 @@ export interface EtcdBackend {
   alarm(req: Msg): Promise<Msg>;
   status(): Promise<NodeStatus>;
   hash(): Promise<number>;
-  hashKV(revision: number): Promise<{ hash: number; compactRevision: number; hashRevision: number; currentRevision: number }>;
+  hashKV(
+    revision: number,
+  ): Promise<{ hash: number; compactRevision: number; hashRevision: number; currentRevision: number }>;
   /** A consistent backup of the whole state; the revision it was taken at. */
   snapshot(): Promise<{ revision: number; chunks: AsyncIterable<Buffer> | Iterable<Buffer>; size: number }>;
   defragment(): Promise<void>;

@@ -234,7 +234,12 @@ export class StateMachine {
   }
 
   /** CRC32 of the key space up to `revision` (0 = current): equal on members with equal histories. Throws EtcdError. */
-  hashKV(revision = 0): { hash: number; compactRevision: number; hashRevision: number; currentRevision: number } {
+  hashKV(revision = 0): {
+    hash: number;
+    compactRevision: number;
+    hashRevision: number;
+    currentRevision: number;
+  } {
     try {
       return this.kv.hashKV(revision);
     } catch (err) {
@@ -243,7 +248,9 @@ export class StateMachine {
   }
 
   /** hashKV without holding the event loop (the state is captured when called). Rejects with EtcdError. */
-  async hashKVAsync(revision = 0): Promise<{ hash: number; compactRevision: number; hashRevision: number; currentRevision: number }> {
+  async hashKVAsync(
+    revision = 0,
+  ): Promise<{ hash: number; compactRevision: number; hashRevision: number; currentRevision: number }> {
     try {
       return await this.kv.hashKVAsync(revision);
     } catch (err) {
