@@ -6,15 +6,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
-import {
-  freePorts,
-  hasCommand,
-  run,
-  startProcess,
-  tempDir,
-  waitFor,
-  type Proc,
-} from '../../test/support/index.js';
+import { freePorts, hasCommand, run, startRealEtcd, tempDir } from '../../test/support/index.js';
 import { rawClient } from '../api/index.js';
 import { crc32c } from '../wal/crc32c.js';
 import { readBolt, writeBolt, type BoltBucket } from './bolt.js';
@@ -483,48 +475,6 @@ async function snapshotStatus(file: string) {
   return JSON.parse(r.stdout) as { hash: number; revision: number; totalKey: number; totalSize: number };
 }
 
-/** Starts etcd on free loopback ports in `dataDir`; resolves once it serves. */
-async function startEtcd(
-  dataDir: string,
-  name: string,
-  peerPort?: number,
-): Promise<{ endpoint: string; proc: Proc }> {
-  const [client, freePeer] = await freePorts(2);
-  const peer = `http://127.0.0.1:${peerPort ?? freePeer}`;
-  const endpoint = `http://127.0.0.1:${client}`;
-  const proc = startProcess('etcd', [
-    ...['--name', name, '--data-dir', dataDir],
-    ...['--listen-client-urls', endpoint, '--advertise-client-urls', endpoint],
-    ...[
-      '--listen-peer-urls',
-      peer,
-      '--initial-advertise-peer-urls',
-      peer,
-      '--initial-cluster',
-      `${name}=${peer}`,
-    ],
-  ]);
-  const died = proc.exited.then((code) => {
-    throw new Error(`etcd exited (${code}) before serving:\n${proc.output().slice(-3000)}`);
-  });
-  died.catch(() => {});
-  await Promise.race([
-    died,
-    waitFor(
-      'etcd to serve',
-      async () =>
-        (
-          await run('etcdctl', ['--endpoints', endpoint, 'endpoint', 'health'], {
-            env: ETCDCTL,
-            timeoutMs: 5000,
-          })
-        ).code === 0,
-      { timeoutMs: 20_000, intervalMs: 100 },
-    ),
-  ]);
-  return { endpoint, proc };
-}
-
 test("bbolt's own consistency check (tx.Check, run by etcdctl snapshot status) passes on our files", async (t) => {
   if (!haveEtcd(t)) return;
   const tmp = tempDir('bolt-check-');
@@ -614,7 +564,7 @@ test('real etcdctl accepts a file from writeBolt as an etcd snapshot (status, re
     { env: ETCDCTL },
   );
   assert.equal(r.code, 0, `etcdctl snapshot restore failed: ${r.stdout}${r.stderr}`);
-  const etcd = await startEtcd(dataDir, 'r', peerPort);
+  const etcd = await startRealEtcd([], { dataDir, name: 'r', peerPort });
   t.after(() => etcd.proc.kill('SIGKILL'));
   const c = rawClient(etcd.endpoint);
   try {
@@ -642,7 +592,7 @@ test('reads real etcd snapshots and db files; rewriting them keeps etcdctl hash 
   const tmp = tempDir('bolt-etcd-');
   t.after(tmp.remove);
   const dataDir = join(tmp.path, 'data');
-  const etcd = await startEtcd(dataDir, 't');
+  const etcd = await startRealEtcd([], { dataDir, name: 't' });
   t.after(() => etcd.proc.kill('SIGKILL'));
 
   const c = rawClient(etcd.endpoint);

@@ -77,7 +77,7 @@ test(
   async () => {
     const tmp = tempDir('backup-etcd-format-');
     const s = await startStore();
-    let etcd: Proc | undefined;
+    let stopEtcd: (() => Promise<void>) | undefined;
     try {
       const { compactedAt, lease } = await script(s.endpoint);
       const ours = await view(s.endpoint, compactedAt);
@@ -93,7 +93,7 @@ test(
       assert.equal(status.revision, ours.revision);
       assert.ok(status.totalKey > 30, `totalKey ${status.totalKey}`);
 
-      const [client, peer] = await freePorts(2);
+      const [peer] = await freePorts(1);
       const dataDir = join(tmp.path, 'etcd');
       const cluster = `r=${url(peer!)}`;
       const restored = await run('etcdctl', [
@@ -104,21 +104,11 @@ test(
         ...['--initial-advertise-peer-urls', url(peer!)],
       ]);
       assert.equal(restored.code, 0, restored.stderr);
-      etcd = startProcess('etcd', [
-        ...['--name', 'r', '--data-dir', dataDir, '--listen-client-urls', url(client!)],
-        ...['--advertise-client-urls', url(client!), '--listen-peer-urls', url(peer!)],
-        ...['--initial-advertise-peer-urls', url(peer!), '--initial-cluster', cluster],
-      ]);
-      await waitFor(
-        'the restored etcd to serve',
-        async () => (await ctl(url(client!), 'endpoint', 'health')).code === 0,
-        {
-          timeoutMs: 20_000,
-        },
-      );
-      assert.deepEqual(await view(url(client!), compactedAt), ours);
+      const restoredEtcd = await startRealEtcd([], { dataDir, name: 'r', peerPort: peer! });
+      stopEtcd = () => restoredEtcd.stop();
+      assert.deepEqual(await view(restoredEtcd.endpoint, compactedAt), ours);
     } finally {
-      await etcd?.kill('SIGTERM');
+      await stopEtcd?.();
       await s.destroy();
       tmp.remove();
     }

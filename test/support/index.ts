@@ -150,44 +150,51 @@ export function hasCommand(name: string): boolean {
   return (process.env.PATH ?? '').split(':').some((p) => existsSync(join(p, name)));
 }
 
-/** A real etcd (Debian's etcd-server) on free loopback ports in a temp dir, for reference tests. */
-export async function startRealEtcd(extraArgs: string[] = []): Promise<{
+/**
+ * A real etcd (Debian's etcd-server) on free loopback ports, for reference tests: in a temp dir removed by
+ * stop(), or in `dataDir` (kept: e.g. a data dir `etcdctl snapshot restore` made, whose member `name` and peer
+ * port must then be the restore's). Fails at once, with etcd's output, if etcd exits before serving.
+ */
+export async function startRealEtcd(
+  extraArgs: string[] = [],
+  opts: { dataDir?: string; name?: string; peerPort?: number } = {},
+): Promise<{
   endpoint: string;
   proc: Proc;
   stop(): Promise<void>;
 }> {
-  const [client, peer] = await freePorts(2);
-  const dir = tempDir('real-etcd-');
+  const [client, freePeer] = await freePorts(2);
+  const peer = `http://127.0.0.1:${opts.peerPort ?? freePeer}`;
+  const name = opts.name ?? 'ref';
+  const dir = opts.dataDir ? undefined : tempDir('real-etcd-');
   const endpoint = `http://127.0.0.1:${client}`;
   const proc = startProcess('etcd', [
-    '--name',
-    'ref',
-    '--data-dir',
-    dir.path,
-    '--listen-client-urls',
-    endpoint,
-    '--advertise-client-urls',
-    endpoint,
-    '--listen-peer-urls',
-    `http://127.0.0.1:${peer}`,
-    '--initial-advertise-peer-urls',
-    `http://127.0.0.1:${peer}`,
-    '--initial-cluster',
-    `ref=http://127.0.0.1:${peer}`,
+    ...['--name', name, '--data-dir', opts.dataDir ?? dir!.path],
+    ...['--listen-client-urls', endpoint, '--advertise-client-urls', endpoint],
+    ...['--listen-peer-urls', peer, '--initial-advertise-peer-urls', peer],
+    ...['--initial-cluster', `${name}=${peer}`],
     ...extraArgs,
   ]);
-  await waitFor(
-    'real etcd to serve',
-    async () =>
-      (await run('etcdctl', ['--endpoints', endpoint, 'endpoint', 'health'], { timeoutMs: 5000 })).code === 0,
-    { timeoutMs: 20_000, intervalMs: 200 },
-  );
+  const died = proc.exited.then((code) => {
+    throw new Error(`etcd exited (${code}) before serving:\n${proc.output().slice(-3000)}`);
+  });
+  died.catch(() => undefined); // once it served, a later exit is the caller's business
+  await Promise.race([
+    died,
+    waitFor(
+      'real etcd to serve',
+      async () =>
+        (await run('etcdctl', ['--endpoints', endpoint, 'endpoint', 'health'], { timeoutMs: 5000 })).code ===
+        0,
+      { timeoutMs: 20_000, intervalMs: 200 },
+    ),
+  ]);
   return {
     endpoint,
     proc,
     async stop() {
       await proc.kill('SIGTERM');
-      dir.remove();
+      dir?.remove();
     },
   };
 }
