@@ -208,7 +208,7 @@ export function parseConfig(argv: string[], onExit?: (code: number) => never): S
     )
     .option(
       '--restore-from <file>',
-      'seed a new data dir (a new one-member cluster) from a backup taken with `etcdctl snapshot save`; ignored if the data dir holds a member',
+      'seed a new data dir (a new cluster of the --initial-cluster members) from a backup taken with `etcdctl snapshot save`, of this store or of etcd; ignored if the data dir holds a member',
     )
     .option(
       '--skip-hash-check',

@@ -1830,12 +1830,6 @@ function readMembershipFile(memberDir: string): Membership {
 }
 
 /**
- * Seeds an empty data dir from a backup (`etcdctl snapshot save`), as `etcdctl snapshot restore` does for
- * etcd: a new one-member cluster from the flags, whose Raft log starts with a snapshot holding the
- * backup's key space. The snapshot index is the backup's consistent index, so entries the new member
- * appends are never mistaken for ones the state machine already holds.
- */
-/**
  * `bin/store snapshot restore`: turn a backup into a new member's data dir and exit, as `etcdctl snapshot
  * restore` does; run it once per member with the same --initial-cluster and --initial-cluster-token.
  */
@@ -1848,6 +1842,12 @@ export async function restoreDataDir(cfg: StoreConfig, log: Logger): Promise<voi
   await restoreBackup(cfg, log, memberDir, walDir, new Snapshotter(snapDir), { logger: log.child('wal') });
 }
 
+/**
+ * Seeds an empty data dir from a backup (`etcdctl snapshot save`, of this store or of etcd), as `etcdctl
+ * snapshot restore` does for etcd: a new cluster of the --initial-cluster members, all voters, whose Raft
+ * log starts with a snapshot holding the backup's key space. The snapshot index is the backup's consistent
+ * index, so entries the new member appends are never mistaken for ones the state machine already holds.
+ */
 async function restoreBackup(
   cfg: StoreConfig,
   log: Logger,
