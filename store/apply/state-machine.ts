@@ -274,28 +274,8 @@ export class StateMachine {
    * snapshot from stalling Raft heartbeats) while entries keep being applied.
    */
   snapshot(chunkBytes = 1 << 20): Generator<Buffer> {
-    const meta = new BinaryWriter();
-    meta.uvarint(this.consistentIdx);
-    const alarms = this.alarms();
-    meta.uvarint(alarms.length);
-    for (const a of alarms) meta.u64(a.memberID).uvarint(a.alarm);
-    this.lessor.serialize(meta);
-    const head = new BinaryWriter();
-    head.raw(SNAP_MAGIC).bytes(meta.finish());
-    const kv = this.kv.serialize(chunkBytes);
-    return (function* () {
-      let chunk = head.finish();
-      let crc = crc32(chunk);
-      yield chunk;
-      for (chunk of kv) {
-        crc = crc32(chunk, crc);
-        yield chunk;
-      }
-      const foot = Buffer.alloc(SNAP_FOOTER.length + 4);
-      SNAP_FOOTER.copy(foot);
-      foot.writeUInt32BE(crc >>> 0, SNAP_FOOTER.length);
-      yield foot;
-    })();
+    const meta = snapshotMeta(this.consistentIdx, this.alarms(), this.lessor.dump());
+    return framedSnapshot(meta, this.kv.serialize(chunkBytes));
   }
 
   /** The state a snapshot holds, as plain values (for a backup in etcd's own file format). */
@@ -315,20 +295,9 @@ export class StateMachine {
    * and restore(), so it is checked the same way.
    */
   load(d: StateDump): void {
-    const meta = new BinaryWriter();
-    meta.uvarint(d.consistentIndex);
-    meta.uvarint(d.alarms.length);
-    for (const a of d.alarms) meta.u64(a.memberID).uvarint(a.alarm);
-    // The lessor's serialized form (Lessor.serialize).
-    meta.uvarint(d.leases.length);
-    for (const l of d.leases) meta.i64(l.id).uvarint(l.ttl).uvarint(l.remainingTtl);
-    const w = new BinaryWriter();
-    w.raw(SNAP_MAGIC).bytes(meta.finish());
-    const body = Buffer.concat([w.finish(), MvccStore.encode(d.currentRev, d.compactRev, d.versions)]);
-    const foot = Buffer.alloc(SNAP_FOOTER.length + 4);
-    SNAP_FOOTER.copy(foot);
-    foot.writeUInt32BE(crc32(body) >>> 0, SNAP_FOOTER.length);
-    this.restore(Buffer.concat([body, foot]));
+    const meta = snapshotMeta(d.consistentIndex, d.alarms, d.leases);
+    const kv = MvccStore.encode(d.currentRev, d.compactRev, d.versions);
+    this.restore(Buffer.concat([...framedSnapshot(meta, [kv])]));
   }
 
   /** Replaces the whole state with a snapshot. Watch streams stay open: their watchers catch up or are canceled. */
@@ -649,6 +618,35 @@ const ZERO_KV: KeyValue = {
 };
 const SNAP_MAGIC = Buffer.from('EKLSNAP1');
 const SNAP_FOOTER = Buffer.from('EKLSEND1');
+
+/** A snapshot's meta section: consistent index, alarms, leases (format in README.md). */
+function snapshotMeta(
+  consistentIndex: number,
+  alarms: AlarmMember[],
+  leases: { id: bigint; ttl: number; remainingTtl: number }[],
+): Buffer {
+  const meta = new BinaryWriter();
+  meta.uvarint(consistentIndex);
+  meta.uvarint(alarms.length);
+  for (const a of alarms) meta.u64(a.memberID).uvarint(a.alarm);
+  Lessor.writeLeases(meta, leases);
+  return meta.finish();
+}
+
+/** The snapshot's chunks: magic and meta, the key space's chunks, then the footer with their CRC. */
+function* framedSnapshot(meta: Buffer, kv: Iterable<Buffer>): Generator<Buffer> {
+  let chunk = new BinaryWriter().raw(SNAP_MAGIC).bytes(meta).finish();
+  let crc = crc32(chunk);
+  yield chunk;
+  for (chunk of kv) {
+    crc = crc32(chunk, crc);
+    yield chunk;
+  }
+  const foot = Buffer.alloc(SNAP_FOOTER.length + 4);
+  SNAP_FOOTER.copy(foot);
+  foot.writeUInt32BE(crc >>> 0, SNAP_FOOTER.length);
+  yield foot;
+}
 
 /** Headers of responses inside a txn carry only the revision, as etcd's. */
 function innerHeader(revision: number): ResponseHeader {

@@ -214,12 +214,13 @@ export class Lessor {
 
   /** The replicated part of the lessor (ids, TTLs, checkpoints). Keys are rebuilt from the key space. */
   serialize(w: BinaryWriter): void {
-    const ids = this.list();
-    w.uvarint(ids.length);
-    for (const id of ids) {
-      const l = this.leases.get(id)!;
-      w.i64(id).uvarint(l.ttl).uvarint(l.remainingTtl);
-    }
+    Lessor.writeLeases(w, this.dump());
+  }
+
+  /** The serialized form of a list of leases (what serialize() writes and restore() reads). */
+  static writeLeases(w: BinaryWriter, leases: { id: bigint; ttl: number; remainingTtl: number }[]): void {
+    w.uvarint(leases.length);
+    for (const l of leases) w.i64(l.id).uvarint(l.ttl).uvarint(l.remainingTtl);
   }
 
   /** Replaces all leases with serialized ones (keys empty: re-attach them from the key space). */
