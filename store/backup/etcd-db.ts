@@ -17,6 +17,7 @@ import {
   parseRevisionKey,
   revisionKey,
   storedVersionSize,
+  varintField,
   writeStoredVersion,
   type StoredVersion,
 } from '../mvcc/index.js';
@@ -105,7 +106,7 @@ export function* etcdDbSteps(d: StateDump, members: DbMember[], removed: bigint[
     {
       name: b('alarm'),
       entries: d.alarms.map((a) => [
-        Buffer.concat([pbVarint(1, a.memberID), pbVarint(2, BigInt(a.alarm))]),
+        Buffer.concat([varintField(1, a.memberID), varintField(2, BigInt(a.alarm))]),
         Buffer.alloc(0),
       ]),
     },
@@ -118,7 +119,11 @@ export function* etcdDbSteps(d: StateDump, members: DbMember[], removed: bigint[
       name: b('lease'),
       entries: d.leases.map((l) => [
         u64(BigInt.asUintN(64, l.id)),
-        Buffer.concat([pbVarint(1, l.id), pbVarint(2, BigInt(l.ttl)), pbVarint(3, BigInt(l.remainingTtl))]),
+        Buffer.concat([
+          varintField(1, l.id),
+          varintField(2, BigInt(l.ttl)),
+          varintField(3, BigInt(l.remainingTtl)),
+        ]),
       ]),
     },
     {
@@ -209,22 +214,7 @@ function u64(v: bigint): Buffer {
   return out;
 }
 
-// --- the few protobuf messages involved, by hand (proto3: zero fields left out) ---
-
-function varint(v: bigint): Buffer {
-  let x = BigInt.asUintN(64, v);
-  const out: number[] = [];
-  while (x >= 0x80n) {
-    out.push(Number(x & 0x7fn) | 0x80);
-    x >>= 7n;
-  }
-  out.push(Number(x));
-  return Buffer.from(out);
-}
-
-function pbVarint(field: number, v: bigint): Buffer {
-  return v === 0n ? Buffer.alloc(0) : Buffer.concat([varint(BigInt(field << 3)), varint(v)]);
-}
+// --- reading the few protobuf messages involved, by hand ---
 
 function decodeKeyValue(buf: Buffer): StoredVersion['kv'] {
   const f = pbFields(buf);

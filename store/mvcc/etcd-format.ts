@@ -80,13 +80,27 @@ function writeKeyValue(out: Buffer, o: number, kv: KeyValue): number {
   }
   if (kv.lease) {
     out[o++] = 6 << 3;
-    let x = BigInt.asUintN(64, kv.lease);
-    while (x >= 0x80n) {
-      out[o++] = Number(x & 0x7fn) | 0x80;
-      x >>= 7n;
-    }
-    out[o++] = Number(x);
+    o = putVarint64(out, o, kv.lease);
   }
+  return o;
+}
+
+/** One varint field (number 1-15) of a protobuf message, as proto3 writes it: nothing for zero. */
+export function varintField(field: number, v: bigint): Buffer {
+  if (v === 0n) return Buffer.alloc(0);
+  const out = Buffer.allocUnsafe(11);
+  out[0] = field << 3;
+  return out.subarray(0, putVarint64(out, 1, v));
+}
+
+/** Writes a 64-bit integer as a varint at `o` (a negative one in ten bytes, as Go writes int64). */
+function putVarint64(out: Buffer, o: number, v: bigint): number {
+  let x = BigInt.asUintN(64, v);
+  while (x >= 0x80n) {
+    out[o++] = Number(x & 0x7fn) | 0x80;
+    x >>= 7n;
+  }
+  out[o++] = Number(x);
   return o;
 }
 

@@ -24,5 +24,6 @@ export {
   parseRevisionKey,
   revisionKey,
   storedVersionSize,
+  varintField,
   writeStoredVersion,
 } from './etcd-format.js';
