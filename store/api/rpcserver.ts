@@ -342,11 +342,21 @@ class Call {
   send(msg: unknown): boolean {
     if (this.finished || this.stream.destroyed) return true;
     const body = this.def!.responseSerialize(msg);
-    if (!this.headersSent) {
-      this.headersSent = true;
-      this.stream.respond({ ':status': 200, 'content-type': 'application/grpc' }, { waitForTrailers: true });
-    }
+    this.sendHeaders();
     return this.writeFrame(body);
+  }
+
+  /** Sends a message already framed (its 5-byte prefix included); false as for send(). */
+  sendFramed(frame: Buffer): boolean {
+    if (this.finished || this.stream.destroyed) return true;
+    this.sendHeaders();
+    return this.stream.write(frame);
+  }
+
+  private sendHeaders(): void {
+    if (this.headersSent) return;
+    this.headersSent = true;
+    this.stream.respond({ ':status': 200, 'content-type': 'application/grpc' }, { waitForTrailers: true });
   }
 
   private writeFrame(body: Buffer): boolean {
@@ -455,6 +465,11 @@ export class StreamCall extends EventEmitter {
   /** Sends a message; false means the transport's buffer is full: wait for 'drain'. */
   write(msg: unknown): boolean {
     return this.call.send(msg);
+  }
+
+  /** Sends a message already encoded and framed for gRPC (see wire.ts's encodeWatchFrame); as write(). */
+  writeFramed(frame: Buffer): boolean {
+    return this.call.sendFramed(frame);
   }
 
   /** Ends the call with OK. */

@@ -7,7 +7,7 @@ import { fromWire, toWire } from './convert.js';
 import { loadProtos } from './proto.js';
 import { RpcError, ServerErrors, toServiceError } from './status.js';
 import { Concurrency } from './concurrency.js';
-import { encodeWatchResponse, kvServiceWithEncoders, passEncodedResponses } from './wire.js';
+import { encodeWatchFrame, kvServiceWithEncoders } from './wire.js';
 import { listenForGrpc } from './authority.js';
 import { RpcServer, type StreamCall, type UnaryCall, type UnaryHandler } from './rpcserver.js';
 import type { Server, Socket } from 'node:net';
@@ -40,7 +40,7 @@ export class EtcdGrpcServer {
     this.concurrency = new Concurrency(backend);
     const p = loadProtos();
     this.server.addService(kvServiceWithEncoders(p.KV.service), this.kv());
-    this.server.addService(passEncodedResponses(p.Watch.service), {
+    this.server.addService(p.Watch.service, {
       Watch: (call: StreamCall) => this.watch(call),
     });
     this.server.addService(p.Lease.service, this.lease());
@@ -162,14 +162,14 @@ export class EtcdGrpcServer {
       // write() returning false means the client is not reading fast enough: stop producing until the
       // transport drains, so a stuck client holds a bounded buffer and its watchers fall back to
       // catching up from history.
-      if (!call.write(bytes) && !paused) {
+      if (!call.writeFramed(bytes) && !paused) {
         paused = true;
         ws.pause();
       }
     };
     const ws = this.backend.watchStream((resp) => {
       if (closed) return;
-      this.deferWatchWrite(write, encodeWatchResponse(resp));
+      this.deferWatchWrite(write, encodeWatchFrame(resp));
     });
     call.on('drain', () => {
       if (paused && !closed) {

@@ -9,9 +9,9 @@ import {
   encodePutResponse,
   encodeRangeResponse,
   encodeTxnResponse,
+  encodeWatchFrame,
   encodeWatchResponse,
   kvServiceWithEncoders,
-  passEncodedResponses,
 } from './wire.js';
 
 const def = (loadProtos().Watch.service as any).Watch;
@@ -92,12 +92,56 @@ test('a KeyValue shared by many responses is encoded once and reused; responses 
   assert.equal(decode(b).events[0].kv.value.toString(), 'v');
 });
 
-test('passEncodedResponses passes Buffers through and still encodes objects', () => {
-  const svc = passEncodedResponses(loadProtos().Watch.service as any) as any;
-  const bytes = Buffer.from([1, 2, 3]);
-  assert.equal(svc.Watch.responseSerialize(bytes), bytes);
-  const m = cases['created'];
-  assert.deepEqual(decode(svc.Watch.responseSerialize(toWire(m))), decode(viaProtobufjs(m)));
+/** The message inside a gRPC frame, after checking the frame's 5-byte prefix. */
+function unframe(f: Buffer): Buffer {
+  assert.equal(f[0], 0, 'not compressed');
+  assert.equal(f.readUInt32BE(1), f.length - 5, 'the prefix gives the message length');
+  return f.subarray(5);
+}
+
+for (const [name, resp] of Object.entries({
+  ...cases,
+  'a progress notification (watch id -1)': { header, watchId: -1, events: [] },
+  'an event for watch 0, no header': { watchId: 0, events: [{ type: 0, kv: kv('z', 3, 0n) }] },
+})) {
+  test(`watch frame "${name}": one gRPC message, decoding as the protobufjs encoding does`, () => {
+    assert.deepEqual(decode(unframe(encodeWatchFrame(resp))), decode(viaProtobufjs(resp)));
+  });
+}
+
+test('watch frames share the header and event bytes between watchers, and each carries its own watch id', () => {
+  const shared = kv('k', 4, 0n);
+  const put = { type: 0, kv: shared };
+  const frames = [0, 1, 2, 300, 2 ** 40].map((watchId) =>
+    // A new header object per response with the same values, as the server builds them.
+    encodeWatchFrame({ header: { ...header }, watchId, events: [put] }),
+  );
+  const ids = frames.map((f) => decode(unframe(f)).watchId);
+  assert.deepEqual(ids, ['0', '1', '2', '300', String(2 ** 40)]);
+  for (const f of frames) assert.deepEqual(decode(unframe(f)).events, decode(unframe(frames[0]!)).events);
+  // A new revision (or term) gets a new header, not the memoized one.
+  const later = decode(
+    unframe(encodeWatchFrame({ header: { ...header, revision: 13 }, watchId: 1, events: [put] })),
+  );
+  assert.equal(later.header.revision, '13');
+  const other = decode(
+    unframe(encodeWatchFrame({ header: { ...header, raftTerm: 4 }, watchId: 1, events: [put] })),
+  );
+  assert.equal(other.header.raftTerm, '4');
+  // The same KeyValue as a delete's kv never happens in the store, but the cache keys on the type too.
+  const del = decode(unframe(encodeWatchFrame({ header, watchId: 1, events: [{ type: 1, kv: shared }] })));
+  assert.equal(del.events[0].type, 1); // DELETE
+  // prev_kv events are built per watcher and stay right.
+  const withPrev = decode(
+    unframe(
+      encodeWatchFrame({
+        header,
+        watchId: 1,
+        events: [{ type: 0, kv: shared, prevKv: kv('k', 3, 0n, 'old') }],
+      }),
+    ),
+  );
+  assert.equal(withPrev.events[0].prevKv.value.toString(), 'old');
 });
 
 const kvDefs = loadProtos().KV.service as any as Record<string, any>;

@@ -40,16 +40,116 @@ export function encodeWatchResponse(resp: Msg): Buffer {
   w.u64Field(5, resp.compactRevision);
   if (resp.cancelReason) w.bytesField(6, Buffer.from(String(resp.cancelReason)));
   if (resp.fragment) w.tagVarint(7, 1);
-  for (const ev of (resp.events ?? []) as EventLike[]) {
-    const kv = encodeKeyValue(ev.kv);
-    const prev = ev.prevKv ? encodeKeyValue(ev.prevKv) : null;
-    const ew = new Writer();
-    if (ev.type) ew.tagVarint(1, ev.type);
-    ew.bytesField(2, kv);
-    if (prev) ew.bytesField(3, prev);
-    w.bytesField(11, ew.finish());
-  }
+  for (const ev of (resp.events ?? []) as EventLike[]) w.bytesField(11, encodeEvent(ev));
   return w.finish();
+}
+
+/**
+ * encodeWatchResponse's bytes behind gRPC's 5-byte message prefix, in one buffer, for StreamCall.writeFramed.
+ * An event notification (the common case) is built from parts that every watcher of a write shares: the
+ * header (memoized while its values stay the same) and each event's bytes (cached by KeyValue), so each of
+ * a write's N watchers costs one allocation and a few copies; anything else goes through encodeWatchResponse.
+ */
+export function encodeWatchFrame(resp: Msg): Buffer {
+  const id = resp.watchId;
+  const plain =
+    !resp.created &&
+    !resp.canceled &&
+    !resp.cancelReason &&
+    !resp.fragment &&
+    !resp.compactRevision &&
+    typeof id === 'number' &&
+    Number.isSafeInteger(id) &&
+    id >= 0;
+  if (!plain) return frame(encodeWatchResponse(resp));
+  const hdr = resp.header ? sharedHeader(resp.header) : null;
+  const events = (resp.events ?? []) as EventLike[];
+  const evs: Buffer[] = new Array(events.length);
+  let len = 0;
+  if (hdr) len += 1 + varintSize(hdr.length) + hdr.length;
+  if (id > 0) len += 1 + varintSize(id);
+  for (let i = 0; i < events.length; i++) {
+    const e = (evs[i] = encodeEvent(events[i]!));
+    len += 1 + varintSize(e.length) + e.length;
+  }
+  const out = Buffer.allocUnsafe(GRPC_PREFIX + len);
+  out[0] = 0;
+  out.writeUInt32BE(len, 1);
+  let o = GRPC_PREFIX;
+  if (hdr) {
+    out[o++] = (1 << 3) | 2; // header
+    o = putVarint(out, o, hdr.length);
+    o += hdr.copy(out, o);
+  }
+  if (id > 0) {
+    out[o++] = (2 << 3) | 0; // watch_id
+    o = putVarint(out, o, id);
+  }
+  for (const e of evs) {
+    out[o++] = (11 << 3) | 2; // events
+    o = putVarint(out, o, e.length);
+    o += e.copy(out, o);
+  }
+  return out;
+}
+
+/** gRPC's message prefix: a compressed flag and a 4-byte big-endian length. */
+const GRPC_PREFIX = 5;
+
+function frame(body: Buffer): Buffer {
+  const out = Buffer.allocUnsafe(GRPC_PREFIX + body.length);
+  out[0] = 0;
+  out.writeUInt32BE(body.length, 1);
+  body.copy(out, GRPC_PREFIX);
+  return out;
+}
+
+function varintSize(v: number): number {
+  let n = 1;
+  while (v >= 0x80) {
+    v = Math.floor(v / 0x80);
+    n++;
+  }
+  return n;
+}
+
+function putVarint(out: Buffer, o: number, v: number): number {
+  while (v >= 0x80) {
+    out[o++] = (v % 0x80) | 0x80;
+    v = Math.floor(v / 0x80);
+  }
+  out[o++] = v;
+  return o;
+}
+
+/** Encoded Events by KeyValue object (with their type): every watcher of a write sends the same bytes. */
+const eventCache = new WeakMap<KeyValueLike, { type: number; bytes: Buffer }>();
+
+/** mvccpb.Event: type, kv and, when asked for, prev_kv (not cached: few watchers ask for it). */
+function encodeEvent(ev: EventLike): Buffer {
+  if (!ev.prevKv) {
+    const c = eventCache.get(ev.kv);
+    if (c && c.type === ev.type) return c.bytes;
+  }
+  const ew = new Writer();
+  if (ev.type) ew.tagVarint(1, ev.type);
+  ew.bytesField(2, encodeKeyValue(ev.kv));
+  if (ev.prevKv) ew.bytesField(3, encodeKeyValue(ev.prevKv));
+  const bytes = ew.finish();
+  if (!ev.prevKv) eventCache.set(ev.kv, { type: ev.type, bytes });
+  return bytes;
+}
+
+/** The last header encoded for a watch frame, reused while its values stay the same. */
+let lastHeader: { h: [unknown, unknown, unknown, unknown]; bytes: Buffer } | null = null;
+
+function sharedHeader(h: Msg): Buffer {
+  const l = lastHeader;
+  if (l && l.h[0] === h.revision && l.h[1] === h.raftTerm && l.h[2] === h.clusterId && l.h[3] === h.memberId)
+    return l.bytes;
+  const bytes = encodeHeader(h);
+  lastHeader = { h: [h.revision, h.raftTerm, h.clusterId, h.memberId], bytes };
+  return bytes;
 }
 
 /** etcdserverpb.RangeResponse (KV.Range). */
@@ -208,22 +308,6 @@ class Writer {
     this.len += this.n;
     this.n = 0;
   }
-}
-
-/**
- * A copy of a service definition whose response serializers pass an already-encoded Buffer through
- * unchanged (and encode anything else as before), so a handler may write encodeWatchResponse's bytes.
- */
-export function passEncodedResponses<T extends Record<string, any>>(service: T): T {
-  const out: Record<string, any> = {};
-  for (const [name, m] of Object.entries(service)) {
-    const serialize = m.responseSerialize as (v: unknown) => Buffer;
-    out[name] = {
-      ...m,
-      responseSerialize: (v: unknown) => (Buffer.isBuffer(v) ? v : serialize(v)),
-    };
-  }
-  return out as T;
 }
 
 /** A copy of a service definition whose listed methods' responses are encoded by the given functions. */
