@@ -144,6 +144,18 @@ test('watch frames share the header and event bytes between watchers, and each c
   assert.equal(withPrev.events[0].prevKv.value.toString(), 'old');
 });
 
+test('the shared encodings last one event-loop turn: a KeyValue sent again later is encoded again', async () => {
+  const k = kv('t', 5, 0n, 'first');
+  const watchFrame = () =>
+    decode(unframe(encodeWatchFrame({ header, watchId: 1, events: [{ type: 0, kv: k }] })));
+  assert.equal(watchFrame().events[0].kv.value.toString(), 'first');
+  // The store never changes a KeyValue it has handed out; changing one shows what is cached and for how long.
+  k.value = Buffer.from('second');
+  assert.equal(watchFrame().events[0].kv.value.toString(), 'first', 'same turn: the shared bytes');
+  await new Promise((r) => setImmediate(r));
+  assert.equal(watchFrame().events[0].kv.value.toString(), 'second', 'a later turn: encoded again');
+});
+
 const kvDefs = loadProtos().KV.service as any as Record<string, any>;
 const inner = (revision: number) => ({ clusterId: 0n, memberId: 0n, revision, raftTerm: 0 });
 const kvCases: Record<string, [string, (m: any) => Buffer, any]> = {

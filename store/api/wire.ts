@@ -27,8 +27,25 @@ interface EventLike {
   prevKv?: KeyValueLike | null;
 }
 
-/** Encoded KeyValues by object identity; entries go when the KeyValue is collected. */
-const kvCache = new WeakMap<KeyValueLike, Buffer>();
+/**
+ * Encodings shared by the responses of one event-loop turn, by KeyValue object: every watcher of a write gets
+ * the same KeyValue, and the same Event unless it asked for prev_kv. They are dropped once the turn's
+ * synchronous work (applying a batch and notifying its watchers) is done: kept for as long as the KeyValue
+ * lives, they would be a second copy of every watched value still in the store's history.
+ */
+const turnKvs = new Map<KeyValueLike, Buffer>();
+const turnEvents = new Map<KeyValueLike, { type: number; bytes: Buffer }>();
+let clearQueued = false;
+
+function forgetAtEndOfTurn(): void {
+  if (clearQueued) return;
+  clearQueued = true;
+  queueMicrotask(() => {
+    turnKvs.clear();
+    turnEvents.clear();
+    clearQueued = false;
+  });
+}
 
 /** Protobuf encoding of `resp` (what the Watch service's onResponse hands out). */
 export function encodeWatchResponse(resp: Msg): Buffer {
@@ -122,13 +139,10 @@ function putVarint(out: Buffer, o: number, v: number): number {
   return o;
 }
 
-/** Encoded Events by KeyValue object (with their type): every watcher of a write sends the same bytes. */
-const eventCache = new WeakMap<KeyValueLike, { type: number; bytes: Buffer }>();
-
-/** mvccpb.Event: type, kv and, when asked for, prev_kv (not cached: few watchers ask for it). */
+/** mvccpb.Event: type, kv and, when asked for, prev_kv; shared within a turn as turnEvents says. */
 function encodeEvent(ev: EventLike): Buffer {
   if (!ev.prevKv) {
-    const c = eventCache.get(ev.kv);
+    const c = turnEvents.get(ev.kv);
     if (c && c.type === ev.type) return c.bytes;
   }
   const ew = new Writer();
@@ -136,7 +150,10 @@ function encodeEvent(ev: EventLike): Buffer {
   ew.bytesField(2, encodeKeyValue(ev.kv));
   if (ev.prevKv) ew.bytesField(3, encodeKeyValue(ev.prevKv));
   const bytes = ew.finish();
-  if (!ev.prevKv) eventCache.set(ev.kv, { type: ev.type, bytes });
+  if (!ev.prevKv) {
+    turnEvents.set(ev.kv, { type: ev.type, bytes });
+    forgetAtEndOfTurn();
+  }
   return bytes;
 }
 
@@ -214,11 +231,11 @@ function encodeHeader(h: Msg): Buffer {
 }
 
 /**
- * `cache`: keep the bytes for the next response that carries the same KeyValue object (every watcher of
- * one event does). A Range's KeyValues are rarely sent twice before they change, so it does not cache.
+ * `cache`: keep the bytes for the next response of this turn that carries the same KeyValue object (every
+ * watcher of one event does). A Range's KeyValues are rarely sent twice, so it does not cache.
  */
 function encodeKeyValue(kv: KeyValueLike, cache = true): Buffer {
-  let b = kvCache.get(kv);
+  let b = turnKvs.get(kv);
   if (b) return b;
   const w = new Writer();
   if (kv.key.length) w.bytesField(1, kv.key);
@@ -228,7 +245,10 @@ function encodeKeyValue(kv: KeyValueLike, cache = true): Buffer {
   if (kv.value.length) w.bytesField(5, kv.value);
   w.u64Field(6, kv.lease);
   b = w.finish();
-  if (cache) kvCache.set(kv, b);
+  if (cache) {
+    turnKvs.set(kv, b);
+    forgetAtEndOfTurn();
+  }
   return b;
 }
 
