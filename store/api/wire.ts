@@ -64,8 +64,9 @@ export function encodeWatchResponse(resp: Msg): Buffer {
 /**
  * encodeWatchResponse's bytes behind gRPC's 5-byte message prefix, in one buffer, for StreamCall.writeFramed.
  * An event notification (the common case) is built from parts that every watcher of a write shares: the
- * header (memoized while its values stay the same) and each event's bytes (cached by KeyValue), so each of
- * a write's N watchers costs one allocation and a few copies; anything else goes through encodeWatchResponse.
+ * header (memoized while its values stay the same) and each event's bytes (shared within the turn, see
+ * turnEvents), so each of a write's N watchers costs one allocation and a few copies; anything else goes
+ * through encodeWatchResponse.
  */
 export function encodeWatchFrame(resp: Msg): Buffer {
   const id = resp.watchId;
