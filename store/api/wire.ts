@@ -10,6 +10,7 @@
 //   these encoders.
 // The bytes are the same protobuf wire format (field numbers from rpc.proto and kv.proto), checked against
 // protobufjs in wire.test.ts.
+import { uvarintSize, writeUvarint } from '../wal/encoding.js';
 import type { Msg } from './backend.js';
 
 interface KeyValueLike {
@@ -84,11 +85,11 @@ export function encodeWatchFrame(resp: Msg): Buffer {
   const events = (resp.events ?? []) as EventLike[];
   const evs: Buffer[] = new Array(events.length);
   let len = 0;
-  if (hdr) len += 1 + varintSize(hdr.length) + hdr.length;
-  if (id > 0) len += 1 + varintSize(id);
+  if (hdr) len += 1 + uvarintSize(hdr.length) + hdr.length;
+  if (id > 0) len += 1 + uvarintSize(id);
   for (let i = 0; i < events.length; i++) {
     const e = (evs[i] = encodeEvent(events[i]!));
-    len += 1 + varintSize(e.length) + e.length;
+    len += 1 + uvarintSize(e.length) + e.length;
   }
   const out = Buffer.allocUnsafe(GRPC_PREFIX + len);
   out[0] = 0;
@@ -96,16 +97,16 @@ export function encodeWatchFrame(resp: Msg): Buffer {
   let o = GRPC_PREFIX;
   if (hdr) {
     out[o++] = (1 << 3) | 2; // header
-    o = putVarint(out, o, hdr.length);
+    o = writeUvarint(out, o, hdr.length);
     o += hdr.copy(out, o);
   }
   if (id > 0) {
     out[o++] = (2 << 3) | 0; // watch_id
-    o = putVarint(out, o, id);
+    o = writeUvarint(out, o, id);
   }
   for (const e of evs) {
     out[o++] = (11 << 3) | 2; // events
-    o = putVarint(out, o, e.length);
+    o = writeUvarint(out, o, e.length);
     o += e.copy(out, o);
   }
   return out;
@@ -120,24 +121,6 @@ function frame(body: Buffer): Buffer {
   out.writeUInt32BE(body.length, 1);
   body.copy(out, GRPC_PREFIX);
   return out;
-}
-
-function varintSize(v: number): number {
-  let n = 1;
-  while (v >= 0x80) {
-    v = Math.floor(v / 0x80);
-    n++;
-  }
-  return n;
-}
-
-function putVarint(out: Buffer, o: number, v: number): number {
-  while (v >= 0x80) {
-    out[o++] = (v % 0x80) | 0x80;
-    v = Math.floor(v / 0x80);
-  }
-  out[o++] = v;
-  return o;
 }
 
 /** mvccpb.Event: type, kv and, when asked for, prev_kv; shared within a turn as turnEvents says. */

@@ -2,6 +2,7 @@
 // and what its backups hold: the key is the revision (main and sub as 8-byte big-endian integers around a
 // '_', plus a 't' for a tombstone), the value an mvccpb.KeyValue (proto3: zero fields left out; a
 // tombstone's holds only the key).
+import { writeUvarint } from '../wal/encoding.js';
 import type { KeyValue } from './types.js';
 
 /** The 17-byte revision key (18 with the tombstone mark). */
@@ -60,22 +61,22 @@ function kvSizeBound(kv: KeyValue): number {
 
 function writeKeyValue(out: Buffer, o: number, kv: KeyValue): number {
   out[o++] = (1 << 3) | 2;
-  o = putVarint(out, o, kv.key.length);
+  o = writeUvarint(out, o, kv.key.length);
   o += kv.key.copy(out, o);
   if (kv.version === 0) return o; // a tombstone holds only its key
   if (kv.createRevision) {
     out[o++] = 2 << 3;
-    o = putVarint(out, o, kv.createRevision);
+    o = writeUvarint(out, o, kv.createRevision);
   }
   if (kv.modRevision) {
     out[o++] = 3 << 3;
-    o = putVarint(out, o, kv.modRevision);
+    o = writeUvarint(out, o, kv.modRevision);
   }
   out[o++] = 4 << 3;
-  o = putVarint(out, o, kv.version);
+  o = writeUvarint(out, o, kv.version);
   if (kv.value.length) {
     out[o++] = (5 << 3) | 2;
-    o = putVarint(out, o, kv.value.length);
+    o = writeUvarint(out, o, kv.value.length);
     o += kv.value.copy(out, o);
   }
   if (kv.lease) {
@@ -101,15 +102,5 @@ function putVarint64(out: Buffer, o: number, v: bigint): number {
     x >>= 7n;
   }
   out[o++] = Number(x);
-  return o;
-}
-
-/** Writes a non-negative safe integer as a varint at `o`; returns the offset after it. */
-function putVarint(out: Buffer, o: number, v: number): number {
-  while (v >= 0x80) {
-    out[o++] = (v % 0x80) | 0x80;
-    v = Math.floor(v / 0x80);
-  }
-  out[o++] = v;
   return o;
 }
