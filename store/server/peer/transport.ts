@@ -354,13 +354,9 @@ export class PeerTransport implements Transport {
       else this.log.warn('snapshot transfer failed', { peer: to, error: why });
       this.handler.onSnapshotStatus(to, ok);
     };
-    let stage = 'connecting';
-    let timer = setTimeout(
-      () => finish(false, `no progress for ${this.snapshotStallMs} ms (${stage})`),
-      this.snapshotStallMs,
-    );
-    const progress = (now: string) => {
-      stage = now;
+    let timer: NodeJS.Timeout | undefined;
+    /** Each step of the transfer restarts the stall timer; `stage` says where it stopped if it fires. */
+    const progress = (stage: string) => {
       if (done) return;
       clearTimeout(timer);
       timer = setTimeout(
@@ -368,6 +364,7 @@ export class PeerTransport implements Transport {
         this.snapshotStallMs,
       );
     };
+    progress('connecting');
     s.on('error', (err) => finish(false, err.message));
     s.on('close', () => finish(false, 'connection closed'));
     s.on('connect', () => {
