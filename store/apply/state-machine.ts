@@ -233,7 +233,7 @@ export class StateMachine {
       .map((a) => ({ ...a }));
   }
 
-  /** CRC32 of the key space up to `revision` (0 = current): equal on members with equal histories. Throws EtcdError. */
+  /** etcd 3.4's HashKV of the key space up to `revision` (0 = current; see MvccStore.hashKV). Throws EtcdError. */
   hashKV(revision = 0): {
     hash: number;
     compactRevision: number;
