@@ -9,7 +9,7 @@ import { KubeClient, Resources } from '../apimachinery/client.js';
 import type { Node } from '../apimachinery/index.js';
 import { Supervisor, type ComponentSpec } from './supervisor.js';
 import { startControlServer } from './control.js';
-import { assertPortsFree, freePort, PortInUseError } from './ports.js';
+import { assertPortsFree, PortInUseError, PortPicker } from './ports.js';
 import { kubeconfigYaml, type ClusterFile, type StoreMember } from './files.js';
 import { runCtl } from './ctl.js';
 
@@ -129,9 +129,19 @@ async function main(argv: string[]): Promise<number> {
       `${dataDir} holds a ${old.storeMembers.length}-member store; start it with --store-members ${old.storeMembers.length} (or --fresh)`,
     );
   }
+  const kept = old
+    ? [
+        ...old.storeMembers.flatMap((m) => [m.clientURL, m.peerURL]),
+        old.apiserver,
+        old.control,
+        old.nodeAgent,
+        old.dashboard,
+      ].flatMap((u) => (u ? [Number(new URL(u).port)] : []))
+    : [];
+  const picker = new PortPicker(kept);
   const portOf = async (flag: string, previousUrl: string | undefined): Promise<number> => {
     if (auto && previousUrl) return Number(new URL(previousUrl).port);
-    if (auto) return freePort();
+    if (auto) return picker.next();
     return int(flag, (f as unknown as Record<string, string>)[flag]!, 1, 65535);
   };
   const storeMembers: StoreMember[] = [];
@@ -142,9 +152,9 @@ async function main(argv: string[]): Promise<number> {
       continue;
     }
     const client = auto
-      ? await freePort()
+      ? await picker.next()
       : int('store-client-port', f['store-client-port']!, 1, 65535) + 2 * i;
-    const peer = auto ? await freePort() : int('store-peer-port', f['store-peer-port']!, 1, 65535) + 2 * i;
+    const peer = auto ? await picker.next() : int('store-peer-port', f['store-peer-port']!, 1, 65535) + 2 * i;
     storeMembers.push({
       name: `s${i + 1}`,
       clientURL: `http://127.0.0.1:${client}`,

@@ -30,6 +30,30 @@ export async function assertPortsFree(wanted: [number, string, string][]): Promi
   }
 }
 
+/**
+ * Hands out ports the OS says are free now, never the same one twice: a port just released by one probe is
+ * often the next probe's answer, so two components of one cluster could otherwise be given the same port.
+ * `reserved` are ports already taken by this cluster (kept from a previous run).
+ */
+export class PortPicker {
+  private readonly given: Set<number>;
+
+  constructor(reserved: number[] = []) {
+    this.given = new Set(reserved);
+  }
+
+  async next(): Promise<number> {
+    for (let attempt = 0; attempt < 100; attempt++) {
+      const port = await freePort();
+      if (!this.given.has(port)) {
+        this.given.add(port);
+        return port;
+      }
+    }
+    throw new PortInUseError('could not find a free port on 127.0.0.1 after 100 tries');
+  }
+}
+
 /** A port the OS says is free now (there is a window before the component binds it). */
 export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
