@@ -340,6 +340,7 @@ export class DashboardServer {
           clients: this.clients.size,
           keys: this.store.keys.size,
           revision: this.store.revision,
+          watching: this.store.watching,
           synced: this.kube.synced,
           objects: Object.fromEntries(WORKLOAD_KINDS.map((k) => [k, this.kube.objects[k].size])),
         }),
