@@ -67,6 +67,16 @@ function subresourceEntry(r: ResourceInfo, sub: string): unknown {
       kind: 'Binding',
       verbs: ['create'],
     };
+  if (sub === 'eviction')
+    return {
+      name: `${r.resource}/eviction`,
+      singularName: '',
+      namespaced: r.namespaced,
+      group: 'policy',
+      version: 'v1',
+      kind: 'Eviction',
+      verbs: ['create'],
+    };
   if (sub === 'finalize')
     return {
       name: `${r.resource}/finalize`,
@@ -127,8 +137,15 @@ function subresourceDiscovery(r: ResourceInfo, sub: string): unknown {
       ? { group: 'autoscaling', version: 'v1', kind: 'Scale' }
       : sub === 'binding'
         ? { group: '', version: 'v1', kind: 'Binding' }
-        : { group: r.group, version: r.version, kind: r.kind };
-  const verbs = sub === 'binding' ? ['create'] : sub === 'finalize' ? ['update'] : ['get', 'patch', 'update'];
+        : sub === 'eviction'
+          ? { group: 'policy', version: 'v1', kind: 'Eviction' }
+          : { group: r.group, version: r.version, kind: r.kind };
+  const verbs =
+    sub === 'binding' || sub === 'eviction'
+      ? ['create']
+      : sub === 'finalize'
+        ? ['update']
+        : ['get', 'patch', 'update'];
   return { subresource: sub, responseKind: kind, verbs };
 }
 

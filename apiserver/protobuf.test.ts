@@ -71,3 +71,32 @@ test('unknown non-zero fields, unknown kinds and bad envelopes are refused with 
   assert.throws(() => decodeProtobuf(Buffer.from('{"kind":"Pod"}')), is415);
   assert.throws(() => decodeProtobuf(Buffer.concat([PROTOBUF_MAGIC, Buffer.from([0x0a, 0x7f])])), is415);
 });
+
+test("kubectl drain's Eviction and DeleteOptions: a negative grace period, preconditions, dry run", () => {
+  // int64 -1 is a ten-byte varint on the wire.
+  const minusOne = [...varint(1 << 3), 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01];
+  const opts = [...minusOne, ...bytes(2, [...bytes(1, 'u-1'), ...bytes(2, '42')]), ...bytes(5, 'All')];
+  const ev = decodeProtobuf(
+    envelope('policy/v1', 'Eviction', [
+      ...bytes(1, [...bytes(1, 'web-1'), ...bytes(3, 'demo')]),
+      ...bytes(2, opts),
+    ]),
+  );
+  assert.deepEqual(ev, {
+    apiVersion: 'policy/v1',
+    kind: 'Eviction',
+    metadata: { name: 'web-1', namespace: 'demo' },
+    deleteOptions: {
+      gracePeriodSeconds: -1,
+      preconditions: { uid: 'u-1', resourceVersion: '42' },
+      dryRun: ['All'],
+    },
+  });
+  const del = decodeProtobuf(envelope('v1', 'DeleteOptions', [...num(1, 0), ...bytes(4, 'Foreground')]));
+  assert.deepEqual(del, {
+    apiVersion: 'v1',
+    kind: 'DeleteOptions',
+    gracePeriodSeconds: 0,
+    propagationPolicy: 'Foreground',
+  });
+});

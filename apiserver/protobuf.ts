@@ -1,5 +1,6 @@
 // Decoding of Kubernetes' protobuf request bodies (`application/vnd.kubernetes.protobuf`) for the kinds
-// kubectl's typed generators send (`kubectl create configmap|secret|namespace|deployment|service`).
+// kubectl's typed clients send (`kubectl create configmap|secret|namespace|deployment|service`, and the
+// DeleteOptions and Evictions of `kubectl drain`).
 // The envelope is "k8s\0" + runtime.Unknown{typeMeta=1, raw=2}; raw is the object's message. Field numbers
 // come from the published k8s.io/api wire format. A field we do not know is refused with 415 if it holds
 // anything but a zero value, so an object is never stored with data silently dropped.
@@ -185,6 +186,16 @@ const MESSAGES: Record<string, Record<number, FieldSpec>> = {
   },
   EnvVar: { 1: ['name', 's'], 2: ['value', 's'], 3: ['valueFrom', 'z'] },
   ResourceRequirements: { 1: ['limits', 'mq'], 2: ['requests', 'mq'], 3: ['claims', 'z'] },
+  DeleteOptions: {
+    1: ['gracePeriodSeconds', 'i*'],
+    2: ['preconditions', 'm:Preconditions'],
+    3: ['orphanDependents', 'b*'],
+    4: ['propagationPolicy', 's*'],
+    5: ['dryRun', 'rs'],
+    6: ['ignoreStoreReadErrorWithClusterBreakingPotential', 'z'],
+  },
+  Preconditions: { 1: ['uid', 's*'], 2: ['resourceVersion', 's*'] },
+  Eviction: { 1: ['metadata', 'm:ObjectMeta'], 2: ['deleteOptions', 'm:DeleteOptions'] },
   Toleration: {
     1: ['key', 's'],
     2: ['operator', 's'],
@@ -200,6 +211,9 @@ const TOP_LEVEL: Record<string, string> = {
   'v1/Namespace': 'Namespace',
   'v1/Service': 'Service',
   'apps/v1/Deployment': 'Deployment',
+  'v1/DeleteOptions': 'DeleteOptions',
+  'meta.k8s.io/v1/DeleteOptions': 'DeleteOptions',
+  'policy/v1/Eviction': 'Eviction',
 };
 const MAX_DEPTH = 32;
 

@@ -1,5 +1,5 @@
 // The REST handlers: get, list, watch, create, update, patch, delete and the subresources (status, scale,
-// binding, finalize) for every served resource, on top of Storage (the store) and WatchCache (watch).
+// binding, eviction, finalize) for every served resource, on top of Storage (the store) and WatchCache (watch).
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { WebSocket } from 'ws';
 import {
@@ -192,6 +192,10 @@ export class RestHandler {
     if (t.subresource === 'binding') {
       if (method !== 'POST') throw new StatusError(methodNotAllowed());
       return this.bind(req, res, t);
+    }
+    if (t.subresource === 'eviction') {
+      if (method !== 'POST') throw new StatusError(methodNotAllowed());
+      return this.evict(req, res, t, q);
     }
     if (t.subresource === 'scale') {
       if (method === 'GET') return this.getScale(res, t);
@@ -1017,38 +1021,7 @@ export class RestHandler {
       if (!isObj(v)) throw new StatusError(badRequest('DeleteOptions must be an object'));
       opts = v;
     }
-    const pp = q.get('propagationPolicy');
-    if (pp) opts.propagationPolicy = pp;
-    const gp = q.get('gracePeriodSeconds');
-    if (gp !== null) opts.gracePeriodSeconds = Number(gp);
-    if (q.get('orphanDependents') === 'true') opts.propagationPolicy = 'Orphan';
-    if (
-      opts.propagationPolicy !== undefined &&
-      !['Foreground', 'Background', 'Orphan'].includes(String(opts.propagationPolicy))
-    ) {
-      throw new StatusError(
-        invalid('DeleteOptions', 'meta.k8s.io', '', [
-          {
-            type: 'FieldValueNotSupported',
-            field: 'propagationPolicy',
-            value: opts.propagationPolicy,
-            detail: 'supported values: "Foreground", "Background", "Orphan"',
-          },
-        ]),
-      );
-    }
-    if (
-      opts.gracePeriodSeconds !== undefined &&
-      (!Number.isInteger(opts.gracePeriodSeconds) || (opts.gracePeriodSeconds as number) < 0)
-    ) {
-      // Negative grace means "immediately" in kubectl's --force path; treat like 0.
-      opts.gracePeriodSeconds = Number.isInteger(opts.gracePeriodSeconds)
-        ? 0
-        : (() => {
-            throw new StatusError(badRequest('invalid gracePeriodSeconds'));
-          })();
-    }
-    return opts;
+    return checkDeleteOptions(opts, q);
   }
 
   private async delete(
@@ -1059,7 +1032,7 @@ export class RestHandler {
     neg: Negotiated,
   ): Promise<void> {
     const opts = await this.deleteOptions(req, q);
-    const r = await this.deleteOne(t, opts, q.get('dryRun') === 'All');
+    const r = await this.deleteOne(t, opts, isDryRun(opts, q));
     if (r.status) this.respond(res, 200, r.status, neg);
     else this.respondObject(res, 200, r.obj!, t, neg, q);
   }
@@ -1184,7 +1157,7 @@ export class RestHandler {
         const d = await this.deleteOne(
           { ...t, namespace: o.metadata.namespace, name: o.metadata.name },
           opts,
-          q.get('dryRun') === 'All',
+          isDryRun(opts, q),
         );
         if (d.obj) items.push(d.obj);
       } catch (e) {
@@ -1242,6 +1215,23 @@ export class RestHandler {
       cur.status = st;
       return { next: cur };
     });
+    sendJSON(res, 201, success());
+  }
+
+  /**
+   * POST pods/NAME/eviction (policy/v1 Eviction), what `kubectl drain` uses: the pod is deleted with the
+   * Eviction's deleteOptions. There are no PodDisruptionBudgets here, so an eviction is never refused with
+   * 429 for one.
+   */
+  private async evict(req: IncomingMessage, res: ServerResponse, t: Target, q: Query): Promise<void> {
+    const body = decodeBody(await readBody(req, 64 * 1024), req.headers['content-type'] ?? '');
+    if (!isObj(body) || (body.kind !== undefined && body.kind !== 'Eviction'))
+      throw new StatusError(badRequest('the body of an eviction must be a policy/v1 Eviction'));
+    const name = (body.metadata as Obj | undefined)?.name;
+    if (name !== undefined && name !== t.name)
+      throw new StatusError(badRequest('name in URL does not match name in Eviction object'));
+    const opts = checkDeleteOptions(isObj(body.deleteOptions) ? { ...body.deleteOptions } : {}, q);
+    await this.deleteOne(t, opts, isDryRun(opts, q));
     sendJSON(res, 201, success());
   }
 
@@ -1356,3 +1346,47 @@ export function decodeContinue(tok: string): { rv: number; start: string } {
 }
 
 export { STATUS_KINDS };
+
+/** Applies DeleteOptions given as query parameters over those of a body, and checks them. */
+function checkDeleteOptions(opts: Obj, q: Query): Obj {
+  const pp = q.get('propagationPolicy');
+  if (pp) opts.propagationPolicy = pp;
+  const gp = q.get('gracePeriodSeconds');
+  if (gp !== null) opts.gracePeriodSeconds = Number(gp);
+  if (q.get('orphanDependents') === 'true') opts.propagationPolicy = 'Orphan';
+  else if (opts.orphanDependents === true) opts.propagationPolicy ??= 'Orphan';
+  if (
+    opts.propagationPolicy !== undefined &&
+    !['Foreground', 'Background', 'Orphan'].includes(String(opts.propagationPolicy))
+  ) {
+    throw new StatusError(
+      invalid('DeleteOptions', 'meta.k8s.io', '', [
+        {
+          type: 'FieldValueNotSupported',
+          field: 'propagationPolicy',
+          value: opts.propagationPolicy,
+          detail: 'supported values: "Foreground", "Background", "Orphan"',
+        },
+      ]),
+    );
+  }
+  if (opts.gracePeriodSeconds !== undefined) {
+    if (!Number.isInteger(opts.gracePeriodSeconds))
+      throw new StatusError(badRequest('invalid gracePeriodSeconds'));
+    // Negative grace means "immediately" in kubectl's --force path; treat like 0.
+    if ((opts.gracePeriodSeconds as number) < 0) opts.gracePeriodSeconds = 0;
+  }
+  const dry = opts.dryRun;
+  if (dry !== undefined && (!Array.isArray(dry) || dry.some((d) => d !== 'All')))
+    throw new StatusError(
+      invalid('DeleteOptions', 'meta.k8s.io', '', [
+        { type: 'FieldValueNotSupported', field: 'dryRun', value: dry, detail: 'supported values: "All"' },
+      ]),
+    );
+  return opts;
+}
+
+/** A dry run, asked for in the query (?dryRun=All) or in the DeleteOptions body (dryRun: [All]). */
+function isDryRun(opts: Obj, q: Query): boolean {
+  return q.get('dryRun') === 'All' || (Array.isArray(opts.dryRun) && opts.dryRun.includes('All'));
+}

@@ -1,12 +1,12 @@
 // A Deployment's life on a real control plane (store, bin/apiserver, controller-manager, scheduler,
 // node-agent) driven by real kubectl: create, scale, rolling update (its surge/availability bounds
-// checked through a watch), rollback, and deletion with background and orphan propagation.
+// checked through a watch), rollback, deletion with background and orphan propagation, and kubectl drain.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { hasCommand, waitFor } from '../support/index.js';
 import { startControlPlane, logsOf, type ControlPlane } from '../../controllers/testing/cluster.js';
 import { Resources } from '../../apimachinery/client.js';
-import type { Deployment, Event, Pod, ReplicaSet } from '../../apimachinery/index.js';
+import type { Deployment, Event, Node, Pod, ReplicaSet } from '../../apimachinery/index.js';
 
 const skip = (!hasCommand('kubectl') || !hasCommand('etcd')) && 'kubectl or etcd is not installed';
 let cp: ControlPlane;
@@ -234,5 +234,31 @@ test(
     // Give the collector every chance to (wrongly) act, then check nothing was deleted.
     await new Promise((r) => setTimeout(r, 1500));
     assert.equal(running(await pods('app=keep')).length, 2, 'orphaned pods keep running');
+  },
+);
+
+test(
+  "kubectl drain evicts a node's pods onto the others; with --disable-eviction it deletes them",
+  { skip },
+  async () => {
+    await cp.kubectl(['apply', '-f', '-'], manifest('drain', 3, 'nginx:1.27'));
+    await rolledOut('drain');
+    const nodes = [...new Set((await settled('drain', 3)).map((p) => p.spec.nodeName!))];
+    assert.ok(nodes.length >= 2, 'the pods are spread over at least two nodes');
+    for (const [i, flags] of [[], ['--disable-eviction']].entries()) {
+      const node = nodes[i]!;
+      // kubectl sends the Eviction (or the DeleteOptions) as protobuf.
+      const out = await cp.kubectl(['drain', node, '--ignore-daemonsets', '--timeout=60s', ...flags]);
+      assert.match(out, new RegExp(`node/${node} drained`));
+      assert.match(out, i === 0 ? /evicted/ : /deleted/);
+      const after = await settled('drain', 3);
+      assert.ok(
+        after.every((p) => p.spec.nodeName !== node),
+        `no pod of drain left on ${node}`,
+      );
+      const n = await cp.client.get<Node>(Resources.nodes, node);
+      assert.ok(n.ok && n.value.spec?.unschedulable === true, `${node} stays cordoned`);
+      await cp.kubectl(['uncordon', node]);
+    }
   },
 );
