@@ -77,7 +77,10 @@ describe('dashboard API', () => {
     // A batch carries key changes as a delta, or as the whole index when the feed re-read it in the same
     // interval (its first Range can finish just as the write arrives).
     const rows: any[][] = batch.keys?.put ?? batch.keysReset;
-    assert.ok(rows.some((k) => k[0] === key && k[3] === 1), JSON.stringify(batch));
+    assert.ok(
+      rows.some((k) => k[0] === key && k[3] === 1),
+      JSON.stringify(batch),
+    );
     // Applying again with a change updates in place: version 2, same create revision.
     const again = await api('/api/apply', {
       method: 'POST',
