@@ -77,6 +77,14 @@ function subresourceEntry(r: ResourceInfo, sub: string): unknown {
       kind: 'Eviction',
       verbs: ['create'],
     };
+  if (sub === 'log')
+    return {
+      name: `${r.resource}/log`,
+      singularName: '',
+      namespaced: r.namespaced,
+      kind: r.kind,
+      verbs: ['get'],
+    };
   if (sub === 'finalize')
     return {
       name: `${r.resource}/finalize`,
@@ -145,7 +153,9 @@ function subresourceDiscovery(r: ResourceInfo, sub: string): unknown {
       ? ['create']
       : sub === 'finalize'
         ? ['update']
-        : ['get', 'patch', 'update'];
+        : sub === 'log'
+          ? ['get']
+          : ['get', 'patch', 'update'];
   return { subresource: sub, responseKind: kind, verbs };
 }
 

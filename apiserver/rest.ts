@@ -1,5 +1,5 @@
 // The REST handlers: get, list, watch, create, update, patch, delete and the subresources (status, scale,
-// binding, eviction, finalize) for every served resource, on top of Storage (the store) and WatchCache (watch).
+// binding, eviction, log, finalize) for every served resource, on top of Storage (the store) and WatchCache (watch).
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { WebSocket } from 'ws';
 import {
@@ -192,6 +192,16 @@ export class RestHandler {
     if (t.subresource === 'binding') {
       if (method !== 'POST') throw new StatusError(methodNotAllowed());
       return this.bind(req, res, t);
+    }
+    if (t.subresource === 'log') {
+      if (method !== 'GET') throw new StatusError(methodNotAllowed());
+      // The pod must exist (404 otherwise); its containers never ran, so there is nothing to show.
+      await this.getKV(t);
+      throw new StatusError(
+        badRequest(
+          `pod "${t.name}": no logs: its containers are simulated by the node-agent, which runs no processes`,
+        ),
+      );
     }
     if (t.subresource === 'eviction') {
       if (method !== 'POST') throw new StatusError(methodNotAllowed());

@@ -7,7 +7,6 @@ import {
   StatusError,
   failure,
   internalError,
-  notFound,
   RESOURCES,
   resourceForKind,
   type KubeObject,
@@ -252,11 +251,7 @@ export class ApiServer {
       const list = apiResourceList(parsed.groupVersion.group, parsed.groupVersion.version);
       if (list) return sendJSON(res, 200, list);
     }
-    if (parsed.unknown)
-      return sendStatus(
-        res,
-        notFound({ group: parsed.groupVersion?.group ?? '', resource: parsed.unknown.split('/')[0] }, ''),
-      );
+    // An unknown group, resource or subresource: what Kubernetes answers for a path it does not serve.
     return sendStatus(res, notFoundPath());
   }
 

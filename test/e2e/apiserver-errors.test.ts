@@ -175,7 +175,20 @@ test('unknown fields: 400 under fieldValidation=Strict, else a warning and dropp
 
 test('unknown kinds and resources, kind/endpoint mismatch', { skip }, async () => {
   await rejects(404, 'NotFound', () => send('POST', '/api/v1/namespaces/default/widgets', '{}'));
+  const job = await rejects(404, 'NotFound', () =>
+    send('POST', '/apis/batch/v1/namespaces/default/jobs', '{"kind":"Job","apiVersion":"batch/v1"}'),
+  );
+  // What kubectl prints after "Error from server (NotFound): ", as Kubernetes says it.
+  assert.equal(job.body.message, 'the server could not find the requested resource');
   await rejects(404, 'NotFound', () => send('GET', '/apis/example.com/v1/things'));
+  await rejects(404, 'NotFound', () => send('GET', '/api/v1/namespaces/default/pods/p/exec'));
+  // Logs: the pod must exist, and then the answer says why there are none.
+  await rejects(404, 'NotFound', () => send('GET', '/api/v1/namespaces/default/pods/nosuchpod/log'));
+  await send('POST', '/api/v1/namespaces/default/pods', POD('logs'));
+  const logs = await rejects(400, 'BadRequest', () =>
+    send('GET', '/api/v1/namespaces/default/pods/logs/log'),
+  );
+  assert.match(logs.body.message, /^pod "logs": no logs: its containers are simulated/);
   await rejects(400, 'BadRequest', () =>
     send(
       'POST',
