@@ -1,6 +1,6 @@
 // Decoding of Kubernetes' protobuf request bodies (`application/vnd.kubernetes.protobuf`) for the kinds
-// kubectl's typed clients send (`kubectl create configmap|secret|namespace|deployment|service`, and the
-// DeleteOptions and Evictions of `kubectl drain`).
+// kubectl's typed clients send (`kubectl create configmap|secret|namespace|deployment|service`, the
+// DeleteOptions and Evictions of `kubectl drain`, and the reviews of `kubectl auth can-i|whoami`).
 // The envelope is "k8s\0" + runtime.Unknown{typeMeta=1, raw=2}; raw is the object's message. Field numbers
 // come from the published k8s.io/api wire format. A field we do not know is refused with 415 if it holds
 // anything but a zero value, so an object is never stored with data silently dropped.
@@ -11,7 +11,8 @@ type Obj = Record<string, unknown>;
 /**
  * Field kinds: s string, i integer, b bool, B bytes (base64 in JSON), t Time, q Quantity, io IntOrString,
  * ms map<string,string>, mB map<string,bytes>, mq map<string,Quantity>, rs repeated string,
- * m:X message, rm:X repeated message, z a field we accept only as a zero value. A trailing `*` marks a
+ * m:X message, rm:X repeated message, z a field we accept only as a zero value, x a field only the server
+ * fills in (a review's status), dropped whatever the client sent. A trailing `*` marks a
  * pointer field in Go: its zero value is meaningful and kept (e.g. replicas: 0).
  */
 type FieldSpec = [name: string, kind: string];
@@ -196,6 +197,34 @@ const MESSAGES: Record<string, Record<number, FieldSpec>> = {
   },
   Preconditions: { 1: ['uid', 's*'], 2: ['resourceVersion', 's*'] },
   Eviction: { 1: ['metadata', 'm:ObjectMeta'], 2: ['deleteOptions', 'm:DeleteOptions'] },
+  SelfSubjectAccessReview: {
+    1: ['metadata', 'm:ObjectMeta'],
+    2: ['spec', 'm:SelfSubjectAccessReviewSpec'],
+    3: ['status', 'x'],
+  },
+  SelfSubjectAccessReviewSpec: {
+    1: ['resourceAttributes', 'm:ResourceAttributes'],
+    2: ['nonResourceAttributes', 'm:NonResourceAttributes'],
+  },
+  ResourceAttributes: {
+    1: ['namespace', 's'],
+    2: ['verb', 's'],
+    3: ['group', 's'],
+    4: ['version', 's'],
+    5: ['resource', 's'],
+    6: ['subresource', 's'],
+    7: ['name', 's'],
+    8: ['fieldSelector', 'z'],
+    9: ['labelSelector', 'z'],
+  },
+  NonResourceAttributes: { 1: ['path', 's'], 2: ['verb', 's'] },
+  SelfSubjectRulesReview: {
+    1: ['metadata', 'm:ObjectMeta'],
+    2: ['spec', 'm:SelfSubjectRulesReviewSpec'],
+    3: ['status', 'x'],
+  },
+  SelfSubjectRulesReviewSpec: { 1: ['namespace', 's'] },
+  SelfSubjectReview: { 1: ['metadata', 'm:ObjectMeta'], 2: ['status', 'x'] },
   Toleration: {
     1: ['key', 's'],
     2: ['operator', 's'],
@@ -214,6 +243,9 @@ const TOP_LEVEL: Record<string, string> = {
   'v1/DeleteOptions': 'DeleteOptions',
   'meta.k8s.io/v1/DeleteOptions': 'DeleteOptions',
   'policy/v1/Eviction': 'Eviction',
+  'authorization.k8s.io/v1/SelfSubjectAccessReview': 'SelfSubjectAccessReview',
+  'authorization.k8s.io/v1/SelfSubjectRulesReview': 'SelfSubjectRulesReview',
+  'authentication.k8s.io/v1/SelfSubjectReview': 'SelfSubjectReview',
 };
 const MAX_DEPTH = 32;
 
@@ -339,6 +371,7 @@ function message(name: string, b: Buffer, depth: number): Obj {
     const [key, kind0] = fs;
     const ptr = kind0.endsWith('*');
     const kind = ptr ? kind0.slice(0, -1) : kind0;
+    if (kind === 'x') continue;
     if (kind === 'z') {
       if (isZero(f)) continue;
       throw unsupported(`${name}.${key}`);

@@ -15,7 +15,8 @@ import {
 import type { Logger } from '../common/index.js';
 import { Storage } from './storage.js';
 import { RestHandler } from './rest.js';
-import { parseResourcePath, sendJSON, sendStatus } from './request.js';
+import { decodeBody, parseResourcePath, readBody, sendJSON, sendStatus } from './request.js';
+import { answerReview, isReviewPath } from './review.js';
 import {
   AGGREGATED_DISCOVERY_TYPE,
   aggregatedDiscovery,
@@ -235,6 +236,10 @@ export class ApiServer {
         const g = apiGroup(m[1]);
         return g ? sendJSON(res, 200, g) : sendStatus(res, notFoundPath());
       }
+    }
+    if (method === 'POST' && isReviewPath(path)) {
+      const body = decodeBody(await readBody(req, 64 * 1024), req.headers['content-type'] ?? '');
+      return sendJSON(res, 201, answerReview(path, body));
     }
     const parsed = parseResourcePath(path);
     if (parsed.target) {

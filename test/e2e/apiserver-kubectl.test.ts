@@ -295,3 +295,30 @@ test('delete -f and delete KIND NAME', { skip }, async () => {
   assert.notEqual(r.code, 0);
   assert.match(r.stderr, /deployments.apps "web" not found/);
 });
+
+test(
+  'auth can-i and auth whoami (protobuf reviews) say that every request is allowed',
+  { skip },
+  async () => {
+    assert.equal((await ok(['auth', 'can-i', 'create', 'pods'])).trim(), 'yes');
+    assert.equal((await ok(['auth', 'can-i', 'delete', 'nodes', '--all-namespaces'])).trim(), 'yes');
+    assert.equal((await ok(['auth', 'can-i', 'get', '/healthz'])).trim(), 'yes');
+    assert.match(await ok(['auth', 'can-i', '--list']), /^\*\.\*\s+\[\]\s+\[\]\s+\[\*\]$/m);
+    assert.match(await ok(['auth', 'whoami']), /^Username\s+system:anonymous$/m);
+    // A review names resource attributes or non-resource attributes, not neither.
+    const r = await fetch(`${c.url}/apis/authorization.k8s.io/v1/selfsubjectaccessreviews`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({
+        apiVersion: 'authorization.k8s.io/v1',
+        kind: 'SelfSubjectAccessReview',
+        spec: {},
+      }),
+    });
+    assert.equal(r.status, 422);
+    assert.match(
+      ((await r.json()) as { message: string }).message,
+      /exactly one of nonResourceAttributes or/,
+    );
+  },
+);
