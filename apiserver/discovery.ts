@@ -155,7 +155,9 @@ function subresourceDiscovery(r: ResourceInfo, sub: string): unknown {
         ? ['update']
         : sub === 'log'
           ? ['get']
-          : ['get', 'patch', 'update'];
+          : sub === 'exec' || sub === 'attach' || sub === 'portforward'
+            ? ['create', 'get']
+            : ['get', 'patch', 'update'];
   return { subresource: sub, responseKind: kind, verbs };
 }
 

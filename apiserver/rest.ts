@@ -1,5 +1,5 @@
 // The REST handlers: get, list, watch, create, update, patch, delete and the subresources (status, scale,
-// binding, eviction, log, finalize) for every served resource, on top of Storage (the store) and WatchCache (watch).
+// binding, eviction, finalize; log, exec, attach, portforward answer why not) for every served resource, on top of Storage (the store) and WatchCache (watch).
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { WebSocket } from 'ws';
 import {
@@ -193,15 +193,10 @@ export class RestHandler {
       if (method !== 'POST') throw new StatusError(methodNotAllowed());
       return this.bind(req, res, t);
     }
-    if (t.subresource === 'log') {
-      if (method !== 'GET') throw new StatusError(methodNotAllowed());
-      // The pod must exist (404 otherwise); its containers never ran, so there is nothing to show.
-      await this.getKV(t);
-      throw new StatusError(
-        badRequest(
-          `pod "${t.name}": no logs: its containers are simulated by the node-agent, which runs no processes`,
-        ),
-      );
+    if (t.subresource !== undefined && PROCESS_SUBRESOURCES.has(t.subresource)) {
+      const allowed = t.subresource === 'log' ? ['GET'] : ['GET', 'POST'];
+      if (!allowed.includes(method)) throw new StatusError(methodNotAllowed());
+      return this.noProcesses(t);
     }
     if (t.subresource === 'eviction') {
       if (method !== 'POST') throw new StatusError(methodNotAllowed());
@@ -1229,6 +1224,20 @@ export class RestHandler {
   }
 
   /**
+   * pods/NAME/log, exec, attach and portforward: 404 for a missing pod (as Kubernetes answers), and then a
+   * 400 that says why there is nothing to show or reach: the node-agent's containers run no processes.
+   */
+  async noProcesses(t: Target): Promise<never> {
+    await this.getKV(t);
+    const what = t.subresource === 'log' ? 'no logs' : `no ${t.subresource}`;
+    throw new StatusError(
+      badRequest(
+        `pod "${t.name}": ${what}: its containers are simulated by the node-agent, which runs no processes`,
+      ),
+    );
+  }
+
+  /**
    * POST pods/NAME/eviction (policy/v1 Eviction), what `kubectl drain` uses: the pod is deleted with the
    * Eviction's deleteOptions. There are no PodDisruptionBudgets here, so an eviction is never refused with
    * 429 for one.
@@ -1356,6 +1365,9 @@ export function decodeContinue(tok: string): { rv: number; start: string } {
 }
 
 export { STATUS_KINDS };
+
+/** Pod subresources that reach a container's process, which simulated nodes do not have. */
+export const PROCESS_SUBRESOURCES = new Set(['log', 'exec', 'attach', 'portforward']);
 
 /** Applies DeleteOptions given as query parameters over those of a body, and checks them. */
 function checkDeleteOptions(opts: Obj, q: Query): Obj {

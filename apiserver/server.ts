@@ -1,6 +1,12 @@
 // The apiserver process: an HTTP server (plain, no TLS) routing discovery, OpenAPI, health and resource
 // requests, WebSocket watches, and the startup work (default namespaces, watch caches, compaction).
-import { createServer, type IncomingMessage, type ServerResponse, type Server } from 'node:http';
+import {
+  createServer,
+  STATUS_CODES,
+  type IncomingMessage,
+  type ServerResponse,
+  type Server,
+} from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { WebSocketServer } from 'ws';
 import {
@@ -14,7 +20,7 @@ import {
 } from '../apimachinery/index.js';
 import type { Logger } from '../common/index.js';
 import { Storage } from './storage.js';
-import { RestHandler } from './rest.js';
+import { PROCESS_SUBRESOURCES, RestHandler } from './rest.js';
 import { decodeBody, parseResourcePath, readBody, sendJSON, sendStatus } from './request.js';
 import { answerReview, isReviewPath } from './review.js';
 import {
@@ -263,6 +269,22 @@ export class ApiServer {
   private upgrade(req: IncomingMessage, socket: import('node:stream').Duplex, head: Buffer): void {
     const url = new URL(req.url ?? '/', 'http://localhost');
     const parsed = parseResourcePath(url.pathname);
+    const sub = parsed.target?.subresource;
+    if (parsed.target && sub && PROCESS_SUBRESOURCES.has(sub)) {
+      // kubectl exec/attach/port-forward upgrade to a stream; answer with the Status it prints instead.
+      this.rest.noProcesses(parsed.target).catch((err: unknown) => {
+        const st =
+          err instanceof StatusError
+            ? err.status
+            : internalError(err instanceof Error ? err.message : String(err));
+        const body = JSON.stringify(st);
+        socket.end(
+          `HTTP/1.1 ${st.code} ${STATUS_CODES[st.code!] ?? ''}\r\nContent-Type: application/json\r\n` +
+            `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+        );
+      });
+      return;
+    }
     if (
       !parsed.target ||
       !this.ready ||

@@ -181,7 +181,7 @@ test('unknown kinds and resources, kind/endpoint mismatch', { skip }, async () =
   // What kubectl prints after "Error from server (NotFound): ", as Kubernetes says it.
   assert.equal(job.body.message, 'the server could not find the requested resource');
   await rejects(404, 'NotFound', () => send('GET', '/apis/example.com/v1/things'));
-  await rejects(404, 'NotFound', () => send('GET', '/api/v1/namespaces/default/pods/p/exec'));
+  await rejects(404, 'NotFound', () => send('GET', '/api/v1/namespaces/default/pods/p/frobnicate'));
   // Logs: the pod must exist, and then the answer says why there are none.
   await rejects(404, 'NotFound', () => send('GET', '/api/v1/namespaces/default/pods/nosuchpod/log'));
   await send('POST', '/api/v1/namespaces/default/pods', POD('logs'));
@@ -189,6 +189,10 @@ test('unknown kinds and resources, kind/endpoint mismatch', { skip }, async () =
     send('GET', '/api/v1/namespaces/default/pods/logs/log'),
   );
   assert.match(logs.body.message, /^pod "logs": no logs: its containers are simulated/);
+  const exec = await rejects(400, 'BadRequest', () =>
+    send('POST', '/api/v1/namespaces/default/pods/logs/exec?command=ls&stdout=true'),
+  );
+  assert.match(exec.body.message, /^pod "logs": no exec: its containers are simulated/);
   await rejects(400, 'BadRequest', () =>
     send(
       'POST',

@@ -322,3 +322,32 @@ test(
     );
   },
 );
+
+test('logs, exec and port-forward say why a simulated container has none', { skip }, async () => {
+  await ok(['run', 'sim', '--image=busybox']);
+  // port-forward first checks that the pod runs; with no scheduler or node-agent here, say it does.
+  await ok([
+    'patch',
+    'pod',
+    'sim',
+    '--subresource=status',
+    '--type=merge',
+    '-p',
+    '{"status":{"phase":"Running"}}',
+  ]);
+  for (const args of [
+    ['logs', 'sim'],
+    ['exec', 'sim', '--', 'ls'],
+    ['port-forward', 'pod/sim', '18080:80'],
+  ]) {
+    const r = await c.kubectl(args);
+    assert.notEqual(r.code, 0);
+    const what = args[0] === 'logs' ? 'logs' : args[0] === 'exec' ? 'exec' : 'portforward';
+    assert.match(
+      r.stderr,
+      new RegExp(`pod "sim": no ${what}: its containers are simulated by the node-agent`),
+    );
+  }
+  const missing = await c.kubectl(['exec', 'nosuch', '--', 'ls']);
+  assert.match(missing.stderr, /pods "nosuch" not found/);
+});
