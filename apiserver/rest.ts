@@ -1,5 +1,6 @@
 // The REST handlers: get, list, watch, create, update, patch, delete and the subresources (status, scale,
-// binding, eviction, finalize; log, exec, attach, portforward answer why not) for every served resource, on top of Storage (the store) and WatchCache (watch).
+// binding, eviction, finalize; log, exec, attach and portforward answer why they cannot) for every served
+// resource, on top of Storage (the store) and WatchCache (watch).
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { WebSocket } from 'ws';
 import {
