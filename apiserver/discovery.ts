@@ -48,57 +48,38 @@ export function apiGroup(group: string): unknown | undefined {
   return { kind: 'APIGroup', apiVersion: 'v1', name: group, versions: [v], preferredVersion: v };
 }
 
+/**
+ * What discovery says of each subresource: the kind it takes or returns (another group's, for scale and
+ * eviction) and its verbs, as Kubernetes lists them. Absent here: the resource's own kind, get/patch/update.
+ */
+const SUBRESOURCES: Record<string, { group?: string; version?: string; kind?: string; verbs: string[] }> = {
+  scale: { group: 'autoscaling', version: 'v1', kind: 'Scale', verbs: ['get', 'patch', 'update'] },
+  binding: { group: '', version: 'v1', kind: 'Binding', verbs: ['create'] },
+  eviction: { group: 'policy', version: 'v1', kind: 'Eviction', verbs: ['create'] },
+  finalize: { verbs: ['update'] },
+  log: { verbs: ['get'] },
+  exec: { kind: 'PodExecOptions', verbs: ['create', 'get'] },
+  attach: { kind: 'PodAttachOptions', verbs: ['create', 'get'] },
+  portforward: { kind: 'PodPortForwardOptions', verbs: ['create', 'get'] },
+};
+
+function subresourceKind(r: ResourceInfo, sub: string): { group: string; version: string; kind: string } {
+  const d = SUBRESOURCES[sub];
+  return { group: d?.group ?? r.group, version: d?.version ?? r.version, kind: d?.kind ?? r.kind };
+}
+
+const subresourceVerbs = (sub: string): string[] => SUBRESOURCES[sub]?.verbs ?? ['get', 'patch', 'update'];
+
 function subresourceEntry(r: ResourceInfo, sub: string): unknown {
-  if (sub === 'scale')
-    return {
-      name: `${r.resource}/scale`,
-      singularName: '',
-      namespaced: r.namespaced,
-      group: 'autoscaling',
-      version: 'v1',
-      kind: 'Scale',
-      verbs: ['get', 'patch', 'update'],
-    };
-  if (sub === 'binding')
-    return {
-      name: `${r.resource}/binding`,
-      singularName: '',
-      namespaced: r.namespaced,
-      kind: 'Binding',
-      verbs: ['create'],
-    };
-  if (sub === 'eviction')
-    return {
-      name: `${r.resource}/eviction`,
-      singularName: '',
-      namespaced: r.namespaced,
-      group: 'policy',
-      version: 'v1',
-      kind: 'Eviction',
-      verbs: ['create'],
-    };
-  if (sub === 'log')
-    return {
-      name: `${r.resource}/log`,
-      singularName: '',
-      namespaced: r.namespaced,
-      kind: r.kind,
-      verbs: ['get'],
-    };
-  if (sub === 'finalize')
-    return {
-      name: `${r.resource}/finalize`,
-      singularName: '',
-      namespaced: r.namespaced,
-      kind: r.kind,
-      verbs: ['update'],
-    };
+  const k = subresourceKind(r, sub);
   return {
     name: `${r.resource}/${sub}`,
     singularName: '',
     namespaced: r.namespaced,
-    kind: r.kind,
-    verbs: ['get', 'patch', 'update'],
+    // group and version only when they differ from the list's own (as Kubernetes writes them).
+    ...(k.group !== r.group || k.version !== r.version ? { group: k.group, version: k.version } : {}),
+    kind: k.kind,
+    verbs: subresourceVerbs(sub),
   };
 }
 
@@ -140,25 +121,7 @@ export function wantsAggregated(accept: string | undefined): boolean {
 }
 
 function subresourceDiscovery(r: ResourceInfo, sub: string): unknown {
-  const kind =
-    sub === 'scale'
-      ? { group: 'autoscaling', version: 'v1', kind: 'Scale' }
-      : sub === 'binding'
-        ? { group: '', version: 'v1', kind: 'Binding' }
-        : sub === 'eviction'
-          ? { group: 'policy', version: 'v1', kind: 'Eviction' }
-          : { group: r.group, version: r.version, kind: r.kind };
-  const verbs =
-    sub === 'binding' || sub === 'eviction'
-      ? ['create']
-      : sub === 'finalize'
-        ? ['update']
-        : sub === 'log'
-          ? ['get']
-          : sub === 'exec' || sub === 'attach' || sub === 'portforward'
-            ? ['create', 'get']
-            : ['get', 'patch', 'update'];
-  return { subresource: sub, responseKind: kind, verbs };
+  return { subresource: sub, responseKind: subresourceKind(r, sub), verbs: subresourceVerbs(sub) };
 }
 
 /** /api (the core group only) or /apis (every named group) as one APIGroupDiscoveryList. */

@@ -260,6 +260,8 @@ test(
         verbs: ['create'],
       },
     );
+    const exec = v1.body.resources.find((r: Json) => r.name === 'pods/exec');
+    assert.deepEqual([exec.kind, exec.verbs], ['PodExecOptions', ['create', 'get']]);
   },
 );
 
