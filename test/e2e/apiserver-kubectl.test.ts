@@ -338,7 +338,7 @@ test('logs, exec and port-forward say why a simulated container has none', { ski
   for (const args of [
     ['logs', 'sim'],
     ['exec', 'sim', '--', 'ls'],
-    ['port-forward', 'pod/sim', '18080:80'],
+    ['port-forward', 'pod/sim', ':80'],
   ]) {
     const r = await c.kubectl(args);
     assert.notEqual(r.code, 0);
