@@ -28,6 +28,7 @@ export const VALUE_FLAGS: Record<string, string> = {
   'initial-advertise-peer-urls': 'initial-advertise-peer-urls',
   'request-timeout': 'request-timeout',
   limit: 'limit',
+  'grace-period': 'grace-period',
 };
 
 export const BOOL_FLAGS: Record<string, string> = {
@@ -50,6 +51,10 @@ export const BOOL_FLAGS: Record<string, string> = {
   'keys-only': 'keys-only',
   'skip-hash-check': 'skip-hash-check',
   all: 'all',
+  force: 'force',
+  'ignore-daemonsets': 'ignore-daemonsets',
+  'disable-eviction': 'disable-eviction',
+  'delete-emptydir-data': 'delete-emptydir-data',
 };
 
 export interface Args {
@@ -110,6 +115,14 @@ export function bool(a: Args, name: string, dflt = false): boolean {
 }
 
 /** kubectl durations: "30s", "2m", "1h", or a bare number of seconds; 0 means no limit. */
+/** --grace-period=N in seconds; a negative N (kubectl's default, -1) means the object's own. */
+export function gracePeriod(a: Args): number | undefined {
+  const g = flag(a, 'grace-period');
+  if (g === undefined) return undefined;
+  if (!/^-?\d+$/.test(g)) throw new UsageError(`invalid argument "${g}" for "--grace-period" flag`);
+  return Number(g) < 0 ? undefined : Number(g);
+}
+
 export function durationMs(s: string | undefined, dflt: number): number {
   if (s === undefined) return dflt;
   const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(s);

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { load as loadYaml } from 'js-yaml';
 import type { KubeObject } from '../apimachinery/index.js';
-import { bool, durationMs, flag, flags, UsageError } from './args.js';
+import { bool, durationMs, flag, flags, gracePeriod, UsageError } from './args.js';
 import { deleteFromFiles, propagation } from './apply.js';
 import { splitResourceArgs, type Ctx } from './context.js';
 import { objectRef, qualified, type ApiResource } from './discovery.js';
@@ -20,8 +20,24 @@ export async function del(ctx: Ctx): Promise<number> {
   const wait = bool(a, 'wait', true);
   const timeoutMs = durationMs(flag(a, 'timeout'), 60_000);
   const ignoreNotFound = bool(a, 'ignore-not-found');
+  // As kubectl: --grace-period=0 alone means 1 (no accidental skipping of graceful deletion); --force
+  // means 0 unless a grace period is given.
+  const force = bool(a, 'force');
+  let grace = gracePeriod(a);
+  if (grace === 0 && !force) grace = 1;
+  if (force) {
+    grace ??= 0;
+    ctx.err(
+      'Warning: Immediate deletion does not wait for confirmation that the running resource has been terminated. ' +
+        'The resource may continue to run on the cluster indefinitely.\n',
+    );
+  }
   const deleteOne = async (r: ApiResource, name: string, ns?: string) => {
-    const res = await ctx.client.delete<KubeObject>(r, name, { namespace: ns, propagationPolicy: policy });
+    const res = await ctx.client.delete<KubeObject>(r, name, {
+      namespace: ns,
+      propagationPolicy: policy,
+      ...(grace === undefined ? {} : { gracePeriodSeconds: grace }),
+    });
     if (!res.ok && res.status.code === 404 && ignoreNotFound) return;
     ctx.must(res);
     ctx.out(`${r.kind.toLowerCase()}${r.group ? `.${r.group}` : ''} "${name}" deleted\n`);

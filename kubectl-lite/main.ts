@@ -3,6 +3,7 @@
 import { apply, createFromFiles } from './apply.js';
 import { parseArgs, UsageError, bool, flags } from './args.js';
 import { apiResources, clusterInfo, del, edit, logs, scale, version } from './commands.js';
+import { cordon, drain } from './drain.js';
 import { Ctx } from './context.js';
 import { describe } from './describe.js';
 import { CommandError } from './errors.js';
@@ -16,11 +17,17 @@ Basic Commands:
   create -f FILE         Create objects from files, folders, URLs or stdin (-)
   get KIND [NAME]        Display objects (-o wide|yaml|json|name, -l, -n, -A, -w)
   edit KIND NAME         Edit an object in $EDITOR
-  delete KIND NAME       Delete objects by name or -f (--cascade=background|foreground|orphan)
+  delete KIND NAME       Delete objects by name or -f (--cascade=background|foreground|orphan,
+                         --grace-period=N, --force)
 
 Deploy Commands:
   rollout status|history|undo deployment/NAME
   scale KIND NAME --replicas=N
+
+Cluster Management Commands:
+  cordon NODE, uncordon NODE   Mark a node unschedulable, or schedulable again
+  drain NODE             Cordon, then evict its pods (--force, --ignore-daemonsets, --disable-eviction,
+                         --grace-period=N, --timeout=DURATION)
 
 Troubleshooting:
   describe KIND [NAME]   Show details and events
@@ -76,6 +83,11 @@ async function main(argv: string[]): Promise<number> {
         return await scale(ctx);
       case 'rollout':
         return await rollout(ctx);
+      case 'cordon':
+      case 'uncordon':
+        return await cordon(ctx, verb === 'cordon');
+      case 'drain':
+        return await drain(ctx);
       case 'edit':
         return await edit(ctx);
       case 'logs':

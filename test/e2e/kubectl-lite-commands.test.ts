@@ -240,3 +240,55 @@ test(
     }
   },
 );
+
+test(
+  'cordon, drain (which refuses pods without a controller unless --force) and uncordon; delete --force',
+  { skip, timeout: 120_000 },
+  async () => {
+    await ok(c.kubectl(['create', 'deployment', 'dr', '--image=nginx', '--replicas=2']));
+    await ok(c.kubectlLite(['rollout', 'status', 'deployment/dr', '--timeout=60s']));
+    const node = (
+      await ok(c.kubectl(['get', 'pods', '-l', 'app=dr', '-o', 'jsonpath={.items[0].spec.nodeName}']))
+    ).trim();
+    assert.match(node, /^node-\d$/);
+    await ok(c.kubectl(['run', 'lone', '--image=busybox', `--overrides={"spec":{"nodeName":"${node}"}}`]));
+
+    const refused = await c.kubectlLite(['drain', node, '--timeout=60s']);
+    assert.equal(refused.code, 1);
+    assert.equal(refused.stdout, `node/${node} cordoned\n`);
+    assert.match(
+      refused.stderr,
+      /cannot delete Pods that declare no controller \(use --force to override\): default\/lone/,
+    );
+    const drained = await c.kubectlLite(['drain', node, '--force', '--timeout=60s']);
+    assert.equal(drained.code, 0, drained.stderr);
+    for (const line of [
+      `node/${node} already cordoned`,
+      'evicting pod default/lone',
+      'pod/lone evicted',
+      `node/${node} drained`,
+    ])
+      assert.ok(drained.stdout.split('\n').includes(line), `"${line}" in:\n${drained.stdout}`);
+    assert.match(drained.stderr, /^Warning: deleting Pods that declare no controller: default\/lone$/m);
+    const left = await ok(
+      c.kubectl(['get', 'pods', '-A', `--field-selector=spec.nodeName=${node}`, '-o', 'name']),
+    );
+    assert.equal(left, '', 'the drained node runs no pods');
+    assert.equal(await ok(c.kubectl(['get', 'node', node, '-o', 'jsonpath={.spec.unschedulable}'])), 'true');
+    assert.equal(await ok(c.kubectlLite(['uncordon', node])), `node/${node} uncordoned\n`);
+    assert.equal(await ok(c.kubectlLite(['uncordon', node])), `node/${node} already uncordoned\n`);
+    await ok(c.kubectlLite(['rollout', 'status', 'deployment/dr', '--timeout=60s']));
+
+    // --force deletes at once (grace period 0), with kubectl's warning.
+    const pod = (
+      await ok(c.kubectl(['get', 'pods', '-l', 'app=dr', '-o', 'jsonpath={.items[0].metadata.name}']))
+    ).trim();
+    const forced = await c.kubectlLite(['delete', 'pod', pod, '--force', '--wait=false']);
+    assert.equal(forced.code, 0, forced.stderr);
+    assert.equal(forced.stdout, `pod "${pod}" deleted\n`);
+    assert.match(forced.stderr, /^Warning: Immediate deletion does not wait for confirmation/);
+    const gone = await c.kubectl(['get', 'pod', pod]);
+    assert.match(gone.stderr, /not found/);
+    await ok(c.kubectlLite(['delete', 'deployment', 'dr']));
+  },
+);
