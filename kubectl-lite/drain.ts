@@ -44,13 +44,20 @@ export async function drain(ctx: Ctx): Promise<number> {
     const pods = ctx.must(
       await ctx.client.listAll<Pod>(Resources.pods, { fieldSelector: `spec.nodeName=${node}` }),
     ).items;
-    // What kubectl refuses to move without a flag: pods nobody would recreate, and DaemonSet pods (which
-    // would come straight back to the node).
+    // What kubectl refuses to move without a flag: pods nobody would recreate, DaemonSet pods (which
+    // would come straight back to the node), and pods whose emptyDir data would be lost.
     const unmanaged = pods.filter((p) => !p.metadata.ownerReferences?.some((o) => o.controller));
     const daemons = pods.filter((p) =>
       p.metadata.ownerReferences?.some((o) => o.controller && o.kind === 'DaemonSet'),
     );
+    const local = pods.filter((p) =>
+      (p.spec.volumes as { emptyDir?: unknown }[] | undefined)?.some((v) => v.emptyDir !== undefined),
+    );
     const problems: string[] = [];
+    if (local.length && !bool(a, 'delete-emptydir-data'))
+      problems.push(
+        `cannot delete Pods with local storage (use --delete-emptydir-data to override): ${local.map(ref).join(', ')}`,
+      );
     if (unmanaged.length && !force)
       problems.push(
         `cannot delete Pods that declare no controller (use --force to override): ${unmanaged.map(ref).join(', ')}`,
@@ -59,13 +66,13 @@ export async function drain(ctx: Ctx): Promise<number> {
       problems.push(
         `cannot delete DaemonSet-managed Pods (use --ignore-daemonsets to ignore): ${daemons.map(ref).join(', ')}`,
       );
-    if (unmanaged.length && force)
-      ctx.err(`Warning: deleting Pods that declare no controller: ${unmanaged.map(ref).join(', ')}\n`);
     if (problems.length)
       throw new CommandError(
         `error: unable to drain node "${node}" due to error: ${problems.join(', ')}\n` +
           `There are pending nodes to be drained:\n ${node}`,
       );
+    if (unmanaged.length)
+      ctx.err(`Warning: deleting Pods that declare no controller: ${unmanaged.map(ref).join(', ')}\n`);
     const moving = pods.filter((p) => !daemons.includes(p));
     for (const p of moving) {
       if (useDelete) {
