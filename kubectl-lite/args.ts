@@ -114,7 +114,6 @@ export function bool(a: Args, name: string, dflt = false): boolean {
   throw new UsageError(`invalid value "${v}" for --${name}: want true or false`);
 }
 
-/** kubectl durations: "30s", "2m", "1h", or a bare number of seconds; 0 means no limit. */
 /** --grace-period=N in seconds; a negative N (kubectl's default, -1) means the object's own. */
 export function gracePeriod(a: Args): number | undefined {
   const g = flag(a, 'grace-period');
@@ -123,6 +122,7 @@ export function gracePeriod(a: Args): number | undefined {
   return Number(g) < 0 ? undefined : Number(g);
 }
 
+/** kubectl durations: "30s", "2m", "1h", or a bare number of seconds; 0 means no limit. */
 export function durationMs(s: string | undefined, dflt: number): number {
   if (s === undefined) return dflt;
   const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(s);
