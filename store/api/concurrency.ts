@@ -43,9 +43,15 @@ export interface LeaderKey {
 }
 
 export class Concurrency {
-  private readonly closing = new AbortController();
+  constructor(
+    private readonly b: EtcdBackend,
+    private readonly closing = new AbortController(),
+  ) {}
 
-  constructor(private readonly b: EtcdBackend) {}
+  /** The same service acting through another backend view (a caller's, when auth is on); close() reaches both. */
+  through(b: EtcdBackend): Concurrency {
+    return new Concurrency(b, this.closing);
+  }
 
   close(): void {
     this.closing.abort();

@@ -53,6 +53,22 @@ const PATHS: Record<string, [string, string]> = {
   'election/leader': ['v3electionpb.Election', 'Leader'],
   'election/observe': ['v3electionpb.Election', 'Observe'],
   'election/resign': ['v3electionpb.Election', 'Resign'],
+  'auth/enable': ['etcdserverpb.Auth', 'AuthEnable'],
+  'auth/disable': ['etcdserverpb.Auth', 'AuthDisable'],
+  'auth/authenticate': ['etcdserverpb.Auth', 'Authenticate'],
+  'auth/user/add': ['etcdserverpb.Auth', 'UserAdd'],
+  'auth/user/get': ['etcdserverpb.Auth', 'UserGet'],
+  'auth/user/list': ['etcdserverpb.Auth', 'UserList'],
+  'auth/user/delete': ['etcdserverpb.Auth', 'UserDelete'],
+  'auth/user/changepw': ['etcdserverpb.Auth', 'UserChangePassword'],
+  'auth/user/grant': ['etcdserverpb.Auth', 'UserGrantRole'],
+  'auth/user/revoke': ['etcdserverpb.Auth', 'UserRevokeRole'],
+  'auth/role/add': ['etcdserverpb.Auth', 'RoleAdd'],
+  'auth/role/get': ['etcdserverpb.Auth', 'RoleGet'],
+  'auth/role/list': ['etcdserverpb.Auth', 'RoleList'],
+  'auth/role/delete': ['etcdserverpb.Auth', 'RoleDelete'],
+  'auth/role/grant': ['etcdserverpb.Auth', 'RoleGrantPermission'],
+  'auth/role/revoke': ['etcdserverpb.Auth', 'RoleRevokePermission'],
 };
 
 /** The HTTP status etcd's gateway answers a gRPC status code with. */
@@ -116,16 +132,20 @@ export class GrpcGateway {
       return;
     }
     const pass = (b: Buffer) => b;
+    // As etcd's gateway: the token from Authenticate comes in the Authorization header.
+    const md = new grpc.Metadata();
+    const token = req.headers.authorization;
+    if (token) md.set('token', token);
     if (!route.requestStream && !route.responseStream) {
-      this.client.makeUnaryRequest(route.path, pass, pass, messages[0]!, (err, out) => {
+      this.client.makeUnaryRequest(route.path, pass, pass, messages[0]!, md, (err, out) => {
         if (err) sendError(res, err.code, err.details);
         else sendJSON(res, 200, toJSON(route.response, out!));
       });
       return;
     }
     const call = route.requestStream
-      ? this.client.makeBidiStreamRequest(route.path, pass, pass)
-      : this.client.makeServerStreamRequest(route.path, pass, pass, messages[0]!);
+      ? this.client.makeBidiStreamRequest(route.path, pass, pass, md)
+      : this.client.makeServerStreamRequest(route.path, pass, pass, messages[0]!, md);
     let started = false;
     call.on('data', (b: Buffer) => {
       if (!started) {

@@ -213,7 +213,7 @@ class Call {
     readonly stream: http2.ServerHttp2Stream,
     private readonly def: MethodDefinition | undefined,
     private readonly maxReceive: number,
-    private readonly headers: http2.IncomingHttpHeaders,
+    readonly headers: http2.IncomingHttpHeaders,
   ) {
     const timeout = headers['grpc-timeout'];
     if (typeof timeout === 'string') {
@@ -435,6 +435,11 @@ export class UnaryCall {
     return this.call.cancelled;
   }
 
+  /** A request metadata value (HTTP/2 header), e.g. etcd's auth "token". */
+  metadata(name: string): string | undefined {
+    return metadataValue(this.call.headers, name);
+  }
+
   /** 'cancelled': the client went away or the deadline passed. */
   on(event: 'cancelled', fn: () => void): this {
     if (event === 'cancelled') this.call.onCancel(fn);
@@ -460,6 +465,11 @@ export class StreamCall extends EventEmitter {
 
   get cancelled(): boolean {
     return this.call.cancelled;
+  }
+
+  /** A request metadata value (HTTP/2 header), e.g. etcd's auth "token". */
+  metadata(name: string): string | undefined {
+    return metadataValue(this.call.headers, name);
   }
 
   /** Sends a message; false means the transport's buffer is full: wait for 'drain'. */
@@ -493,6 +503,11 @@ export class StreamCall extends EventEmitter {
     this.call.stream.resume();
     return this;
   }
+}
+
+function metadataValue(headers: http2.IncomingHttpHeaders, name: string): string | undefined {
+  const v = headers[name];
+  return Array.isArray(v) ? v[0] : v;
 }
 
 /** grpc-timeout: up to 8 digits and a unit (H, M, S, m, u, n); milliseconds, or undefined if malformed. */

@@ -5,12 +5,13 @@ import { status } from '@grpc/grpc-js';
 import type { EtcdBackend, Msg } from './backend.js';
 import { fromWire, toWire } from './convert.js';
 import { loadProtos } from './proto.js';
-import { RpcError, ServerErrors, toServiceError } from './status.js';
+import { RpcError, toServiceError } from './status.js';
 import { Concurrency } from './concurrency.js';
 import { encodeWatchFrame, kvServiceWithEncoders } from './wire.js';
 import { listenForGrpc } from './authority.js';
 import { RpcServer, type StreamCall, type UnaryCall, type UnaryHandler } from './rpcserver.js';
 import type { Server, Socket } from 'node:net';
+import type { AuthInfo } from '../auth/index.js';
 
 type Handlers = Record<string, UnaryHandler | ((call: StreamCall) => void)>;
 
@@ -79,10 +80,14 @@ export class EtcdGrpcServer {
     await this.server.close(graceMs);
   }
 
+  /**
+   * A unary handler around `fn`. `who()` gives the caller when auth is on, from the call's "token" metadata;
+   * only the calls that check permissions ask (etcd ignores a token elsewhere, even a stale one).
+   */
   private unary(
     service: string,
     method: string,
-    fn: (req: any, signal: () => AbortSignal) => Promise<Msg>,
+    fn: (req: any, signal: () => AbortSignal, who: () => AuthInfo | undefined) => Promise<Msg>,
   ): UnaryHandler {
     return (call: UnaryCall, cb) => {
       const t0 = process.hrtime.bigint();
@@ -103,7 +108,14 @@ export class EtcdGrpcServer {
         cb({ code: status.INVALID_ARGUMENT, details: (err as Error).message });
         return;
       }
-      fn(req, signal).then(
+      const who = () => this.backend.authInfo(call.metadata('token'));
+      let result: Promise<Msg>;
+      try {
+        result = fn(req, signal, who);
+      } catch (err) {
+        result = Promise.reject(err);
+      }
+      result.then(
         (resp) => {
           this.observe(service, method, 'unary', status.OK, t0);
           cb(null, toWire(resp));
@@ -126,10 +138,10 @@ export class EtcdGrpcServer {
   private kv(): Handlers {
     const b = this.backend;
     return {
-      Range: this.unary('KV', 'Range', (r) => b.range(r)),
-      Put: this.unary('KV', 'Put', (r) => b.put(r)),
-      DeleteRange: this.unary('KV', 'DeleteRange', (r) => b.deleteRange(r)),
-      Txn: this.unary('KV', 'Txn', (r) => b.txn(r)),
+      Range: this.unary('KV', 'Range', async (r, _, who) => b.range(r, who())),
+      Put: this.unary('KV', 'Put', async (r, _, who) => b.put(r, who())),
+      DeleteRange: this.unary('KV', 'DeleteRange', async (r, _, who) => b.deleteRange(r, who())),
+      Txn: this.unary('KV', 'Txn', async (r, _, who) => b.txn(r, who())),
       Compact: this.unary('KV', 'Compact', (r) => b.compact(r)),
     };
   }
@@ -171,6 +183,7 @@ export class EtcdGrpcServer {
       if (closed) return;
       this.deferWatchWrite(write, encodeWatchFrame(resp));
     });
+    const token = call.metadata('token');
     call.on('drain', () => {
       if (paused && !closed) {
         paused = false;
@@ -188,9 +201,25 @@ export class EtcdGrpcServer {
       try {
         const req = fromWire<Msg>(raw);
         switch (req.requestUnion) {
-          case 'createRequest':
-            ws.watch(req.createRequest);
+          case 'createRequest': {
+            const c = req.createRequest;
+            if (!this.backend.watchPermitted(this.backend.authInfo(token), c.key, c.rangeEnd)) {
+              // etcd answers a watch the caller may not read with a created-and-canceled response.
+              this.deferWatchWrite(
+                write,
+                encodeWatchFrame({
+                  header: this.backend.header(),
+                  watchId: -1,
+                  created: true,
+                  canceled: true,
+                  cancelReason: 'rpc error: code = PermissionDenied desc = etcdserver: permission denied',
+                }),
+              );
+              break;
+            }
+            ws.watch(c);
             break;
+          }
           case 'cancelRequest':
             ws.cancel(Number(req.cancelRequest.watchId));
             break;
@@ -216,7 +245,7 @@ export class EtcdGrpcServer {
     const b = this.backend;
     return {
       LeaseGrant: this.unary('Lease', 'LeaseGrant', (r) => b.leaseGrant(r)),
-      LeaseRevoke: this.unary('Lease', 'LeaseRevoke', (r) => b.leaseRevoke(r)),
+      LeaseRevoke: this.unary('Lease', 'LeaseRevoke', async (r, _, who) => b.leaseRevoke(r, who())),
       LeaseTimeToLive: this.unary('Lease', 'LeaseTimeToLive', (r) => b.leaseTimeToLive(r)),
       LeaseLeases: this.unary('Lease', 'LeaseLeases', () => b.leaseLeases()),
       LeaseKeepAlive: (call: StreamCall) => {
@@ -292,17 +321,23 @@ export class EtcdGrpcServer {
         header: b.header(),
         ...(await b.status()),
       })),
-      Defragment: this.unary('Maintenance', 'Defragment', async () => {
+      Defragment: this.unary('Maintenance', 'Defragment', async (_, __, who) => {
+        b.checkAdmin(who());
         await b.defragment();
         return { header: b.header() };
       }),
-      Hash: this.unary('Maintenance', 'Hash', async () => ({ header: b.header(), hash: await b.hash() })),
-      HashKV: this.unary('Maintenance', 'HashKV', async (r) => {
+      Hash: this.unary('Maintenance', 'Hash', async (_, __, who) => {
+        b.checkAdmin(who());
+        return { header: b.header(), hash: await b.hash() };
+      }),
+      HashKV: this.unary('Maintenance', 'HashKV', async (r, _, who) => {
+        b.checkAdmin(who());
         const h = await b.hashKV(r.revision ?? 0);
         // As etcd: the header carries the revision the store was at, not the one hashed.
         return { header: b.header(h.currentRevision), hash: h.hash, compactRevision: h.compactRevision };
       }),
-      MoveLeader: this.unary('Maintenance', 'MoveLeader', async (r) => {
+      MoveLeader: this.unary('Maintenance', 'MoveLeader', async (r, _, who) => {
+        b.checkAdmin(who());
         await b.moveLeader(r.targetID);
         return { header: b.header() };
       }),
@@ -314,6 +349,7 @@ export class EtcdGrpcServer {
   private async snapshot(call: StreamCall): Promise<void> {
     const t0 = process.hrtime.bigint();
     try {
+      this.backend.checkAdmin(this.backend.authInfo(call.metadata('token')));
       const snap = await this.backend.snapshot();
       const header = toWire(this.backend.header(snap.revision));
       const sha = createHash('sha256');
@@ -349,80 +385,126 @@ export class EtcdGrpcServer {
 
   private auth(): Handlers {
     const b = this.backend;
-    const unsupported = (method: string) =>
-      this.unary('Auth', method, async () => {
-        throw new RpcError(
-          status.UNIMPLEMENTED,
-          `etcdserver: auth ${method} is not supported by this server (authentication is always disabled)`,
-        );
-      });
+    const done = (p: Promise<unknown>) => p.then(() => ({ header: b.header() }));
+    const perm = (p: Msg) => ({
+      permType: p.permType ?? 0,
+      key: p.key ?? EMPTY,
+      rangeEnd: p.rangeEnd ?? EMPTY,
+    });
     return {
-      AuthStatus: this.unary('Auth', 'AuthStatus', async () => ({
+      AuthStatus: this.unary('Auth', 'AuthStatus', async () => ({ header: b.header(), ...b.authStatus() })),
+      AuthEnable: this.unary('Auth', 'AuthEnable', async (_, __, who) => done(b.authEnable(who()))),
+      AuthDisable: this.unary('Auth', 'AuthDisable', async (_, __, who) => done(b.authDisable(who()))),
+      Authenticate: this.unary('Auth', 'Authenticate', async (r) => ({
         header: b.header(),
-        enabled: false,
-        authRevision: 0,
+        token: await b.authenticate(r.name ?? '', r.password ?? ''),
       })),
-      // Auth cannot be turned on without a root user, and users cannot be added: etcd's own refusal.
-      AuthEnable: this.unary('Auth', 'AuthEnable', async () => {
-        throw ServerErrors.rootUserNotExist();
-      }),
-      AuthDisable: this.unary('Auth', 'AuthDisable', async () => ({ header: b.header() })),
-      Authenticate: this.unary('Auth', 'Authenticate', async () => {
-        throw ServerErrors.authNotEnabled();
-      }),
-      UserList: this.unary('Auth', 'UserList', async () => ({ header: b.header(), users: [] })),
-      RoleList: this.unary('Auth', 'RoleList', async () => ({ header: b.header(), roles: [] })),
-      UserAdd: unsupported('UserAdd'),
-      UserGet: unsupported('UserGet'),
-      UserDelete: unsupported('UserDelete'),
-      UserChangePassword: unsupported('UserChangePassword'),
-      UserGrantRole: unsupported('UserGrantRole'),
-      UserRevokeRole: unsupported('UserRevokeRole'),
-      RoleAdd: unsupported('RoleAdd'),
-      RoleGet: unsupported('RoleGet'),
-      RoleDelete: unsupported('RoleDelete'),
-      RoleGrantPermission: unsupported('RoleGrantPermission'),
-      RoleRevokePermission: unsupported('RoleRevokePermission'),
+      UserAdd: this.unary('Auth', 'UserAdd', async (r, _, who) =>
+        done(b.userAdd(r.name ?? '', r.password ?? '', !!r.options?.noPassword, who())),
+      ),
+      UserGet: this.unary('Auth', 'UserGet', async (r, _, who) => ({
+        header: b.header(),
+        roles: await b.userGet(r.name ?? '', who()),
+      })),
+      UserList: this.unary('Auth', 'UserList', async (_, __, who) => ({
+        header: b.header(),
+        users: await b.userList(who()),
+      })),
+      UserDelete: this.unary('Auth', 'UserDelete', async (r, _, who) =>
+        done(b.userDelete(r.name ?? '', who())),
+      ),
+      UserChangePassword: this.unary('Auth', 'UserChangePassword', async (r, _, who) =>
+        done(b.userChangePassword(r.name ?? '', r.password ?? '', who())),
+      ),
+      UserGrantRole: this.unary('Auth', 'UserGrantRole', async (r, _, who) =>
+        done(b.userGrantRole(r.user ?? '', r.role ?? '', who())),
+      ),
+      UserRevokeRole: this.unary('Auth', 'UserRevokeRole', async (r, _, who) =>
+        done(b.userRevokeRole(r.name ?? '', r.role ?? '', who())),
+      ),
+      RoleAdd: this.unary('Auth', 'RoleAdd', async (r, _, who) => done(b.roleAdd(r.name ?? '', who()))),
+      RoleGet: this.unary('Auth', 'RoleGet', async (r, _, who) => ({
+        header: b.header(),
+        perm: await b.roleGet(r.role ?? '', who()),
+      })),
+      RoleList: this.unary('Auth', 'RoleList', async (_, __, who) => ({
+        header: b.header(),
+        roles: await b.roleList(who()),
+      })),
+      RoleDelete: this.unary('Auth', 'RoleDelete', async (r, _, who) =>
+        done(b.roleDelete(r.role ?? '', who())),
+      ),
+      RoleGrantPermission: this.unary('Auth', 'RoleGrantPermission', async (r, _, who) =>
+        done(b.roleGrantPermission(r.name ?? '', perm(r.perm ?? {}), who())),
+      ),
+      RoleRevokePermission: this.unary('Auth', 'RoleRevokePermission', async (r, _, who) =>
+        done(b.roleRevokePermission(r.role ?? '', r.key ?? EMPTY, r.rangeEnd ?? EMPTY, who())),
+      ),
     };
   }
 
+  /**
+   * The lock and election services act for their caller: with auth on, their reads and writes are checked
+   * against the caller's permissions, as etcd's (which call its KV API with the caller's token) are.
+   */
+  private concurrencyFor(who: AuthInfo | undefined): Concurrency {
+    if (!who) return this.concurrency;
+    const b = this.backend;
+    const view: EtcdBackend = Object.create(b);
+    Object.assign(view, {
+      range: (r: Msg) => b.range(r, who),
+      put: (r: Msg) => b.put(r, who),
+      deleteRange: (r: Msg) => b.deleteRange(r, who),
+      txn: (r: Msg) => b.txn(r, who),
+      leaseRevoke: (r: Msg) => b.leaseRevoke(r, who),
+    });
+    return this.concurrency.through(view);
+  }
+
   private lock(): Handlers {
-    const c = this.concurrency;
+    const c = (who: () => AuthInfo | undefined) => this.concurrencyFor(who());
     return {
-      Lock: this.unary('Lock', 'Lock', async (r, signal) => {
-        const key = await c.lock(r.name, r.lease, signal());
+      Lock: this.unary('Lock', 'Lock', async (r, signal, who) => {
+        const key = await c(who).lock(r.name, r.lease, signal());
         return { header: this.backend.header(), key };
       }),
-      Unlock: this.unary('Lock', 'Unlock', async (r) => {
-        await c.unlock(r.key);
+      Unlock: this.unary('Lock', 'Unlock', async (r, _, who) => {
+        await c(who).unlock(r.key);
         return { header: this.backend.header() };
       }),
     };
   }
 
   private election(): Handlers {
-    const c = this.concurrency;
+    const c = (who: () => AuthInfo | undefined) => this.concurrencyFor(who());
     const b = this.backend;
     return {
-      Campaign: this.unary('Election', 'Campaign', async (r, signal) => {
-        const leader = await c.campaign(r.name, r.lease, r.value, signal());
+      Campaign: this.unary('Election', 'Campaign', async (r, signal, who) => {
+        const leader = await c(who).campaign(r.name, r.lease, r.value, signal());
         return { header: b.header(), leader };
       }),
-      Proclaim: this.unary('Election', 'Proclaim', async (r) => {
-        await c.proclaim(r.leader, r.value);
+      Proclaim: this.unary('Election', 'Proclaim', async (r, _, who) => {
+        await c(who).proclaim(r.leader, r.value);
         return { header: b.header() };
       }),
-      Leader: this.unary('Election', 'Leader', async (r) => ({
+      Leader: this.unary('Election', 'Leader', async (r, _, who) => ({
         header: b.header(),
-        kv: await c.leader(r.name),
+        kv: await c(who).leader(r.name),
       })),
-      Resign: this.unary('Election', 'Resign', async (r) => {
-        await c.resign(r.leader);
+      Resign: this.unary('Election', 'Resign', async (r, _, who) => {
+        await c(who).resign(r.leader);
         return { header: b.header() };
       }),
       Observe: (call: StreamCall) => {
         const req = fromWire<Msg>(call.request);
-        const stop = c.observe(
+        let conc: Concurrency;
+        try {
+          conc = this.concurrencyFor(this.backend.authInfo(call.metadata('token')));
+        } catch (err) {
+          call.destroy(Object.assign(new Error(String(err)), toServiceError(err)));
+          return;
+        }
+        const stop = conc.observe(
           req.name,
           (kv) => {
             call.write(toWire({ header: b.header(), kv }));
@@ -435,6 +517,8 @@ export class EtcdGrpcServer {
     };
   }
 }
+
+const EMPTY = Buffer.alloc(0);
 
 function memberToWire(m: {
   id: bigint;

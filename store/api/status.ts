@@ -51,8 +51,6 @@ export const ServerErrors = {
   memberNotLearner: () =>
     new RpcError(status.FAILED_PRECONDITION, 'etcdserver: can only promote a learner member'),
   badLeaderTransferee: () => new RpcError(status.FAILED_PRECONDITION, 'etcdserver: bad leader transferee'),
-  authNotEnabled: () => new RpcError(status.FAILED_PRECONDITION, 'etcdserver: authentication is not enabled'),
-  rootUserNotExist: () => new RpcError(status.FAILED_PRECONDITION, 'etcdserver: root user does not exist'),
 };
 
 /** The status a call ends with: the error's own code and message, or UNKNOWN with its text. */

@@ -4,9 +4,12 @@
 import { BinaryReader, BinaryWriter } from '../mvcc/index.js';
 import type { RaftRequest } from './types.js';
 
+/** Version 1: no requester. Version 2: the requester (user name, auth revision) follows the id. */
 const VERSION = 1;
+const VERSION_WITH_REQUESTER = 2;
 
-type Kind = 'bytes' | 'uint' | 'sint' | 'bool' | 'i64' | 'u64' | 'noop' | Schema | { list: Kind } | 'op';
+type Kind =
+  'bytes' | 'string' | 'uint' | 'sint' | 'bool' | 'i64' | 'u64' | 'noop' | Schema | { list: Kind } | 'op';
 type Schema = ReadonlyArray<readonly [string, Kind]>;
 
 const RANGE: Schema = [
@@ -79,6 +82,39 @@ const ALARM: Schema = [
   ['alarm', 'uint'],
 ];
 
+const NAME: Schema = [['name', 'string']];
+const USER_ADD: Schema = [
+  ['name', 'string'],
+  ['hashedPassword', 'string'],
+  ['noPassword', 'bool'],
+];
+const USER_PASSWORD: Schema = [
+  ['name', 'string'],
+  ['hashedPassword', 'string'],
+];
+const USER_ROLE: Schema = [
+  ['user', 'string'],
+  ['role', 'string'],
+];
+const AUTHENTICATE: Schema = [
+  ['name', 'string'],
+  ['simpleToken', 'string'],
+];
+const PERMISSION: Schema = [
+  ['permType', 'uint'],
+  ['key', 'bytes'],
+  ['rangeEnd', 'bytes'],
+];
+const ROLE_GRANT: Schema = [
+  ['name', 'string'],
+  ['perm', PERMISSION],
+];
+const ROLE_REVOKE: Schema = [
+  ['role', 'string'],
+  ['key', 'bytes'],
+  ['rangeEnd', 'bytes'],
+];
+
 /** Request kinds by tag; the tag is the position (append only: it is a wire format). */
 const KINDS: ReadonlyArray<readonly [string, Kind]> = [
   ['put', PUT],
@@ -90,6 +126,18 @@ const KINDS: ReadonlyArray<readonly [string, Kind]> = [
   ['leaseCheckpoint', LEASE_CHECKPOINT],
   ['alarm', ALARM],
   ['noop', 'noop'],
+  ['authEnable', 'noop'],
+  ['authDisable', 'noop'],
+  ['authenticate', AUTHENTICATE],
+  ['authUserAdd', USER_ADD],
+  ['authUserDelete', NAME],
+  ['authUserChangePassword', USER_PASSWORD],
+  ['authUserGrantRole', USER_ROLE],
+  ['authUserRevokeRole', USER_ROLE],
+  ['authRoleAdd', NAME],
+  ['authRoleDelete', NAME],
+  ['authRoleGrantPermission', ROLE_GRANT],
+  ['authRoleRevokePermission', ROLE_REVOKE],
 ];
 const OPS: ReadonlyArray<readonly [string, Schema]> = [
   ['requestRange', RANGE],
@@ -101,13 +149,14 @@ const OPS: ReadonlyArray<readonly [string, Schema]> = [
 /** Encodes a request for a Raft entry. */
 export function encodeRequest(req: RaftRequest): Buffer {
   const w = new BinaryWriter(64);
-  w.u8(VERSION);
+  w.u8(req.requester ? VERSION_WITH_REQUESTER : VERSION);
   const r = req as Record<string, unknown>;
   const tag = KINDS.findIndex(([name]) => r[name] !== undefined);
   if (tag < 0) throw new Error('apply: encodeRequest: no request field set');
   w.u8(tag);
   w.bool(req.id !== undefined);
   if (req.id !== undefined) w.u64(req.id);
+  if (req.requester) w.bytes(Buffer.from(req.requester.username)).uvarint(req.requester.revision);
   const [name, kind] = KINDS[tag]!;
   writeValue(w, kind, r[name]);
   return w.finish();
@@ -117,12 +166,15 @@ export function encodeRequest(req: RaftRequest): Buffer {
 export function decodeRequest(data: Buffer): RaftRequest {
   const r = new BinaryReader(data);
   const version = r.u8();
-  if (version !== VERSION) throw new Error(`apply: decodeRequest: unknown encoding version ${version}`);
+  if (version !== VERSION && version !== VERSION_WITH_REQUESTER)
+    throw new Error(`apply: decodeRequest: unknown encoding version ${version}`);
   const tag = r.u8();
   const entry = KINDS[tag];
   if (!entry) throw new Error(`apply: decodeRequest: unknown request kind ${tag}`);
   const out: Record<string, unknown> = {};
   if (r.bool()) out.id = r.u64();
+  if (version === VERSION_WITH_REQUESTER)
+    out.requester = { username: r.bytes().toString(), revision: r.uvarint() };
   out[entry[0]] = readValue(r, entry[1]);
   if (r.remaining !== 0) throw new Error('apply: decodeRequest: trailing bytes');
   return out as RaftRequest;
@@ -130,6 +182,7 @@ export function decodeRequest(data: Buffer): RaftRequest {
 
 function writeValue(w: BinaryWriter, kind: Kind, v: unknown): void {
   if (kind === 'bytes') w.bytes(v as Buffer);
+  else if (kind === 'string') w.bytes(Buffer.from(v as string));
   else if (kind === 'uint') w.uvarint(v as number);
   else if (kind === 'sint') w.svarint(v as number);
   else if (kind === 'bool') w.bool(v as boolean);
@@ -160,6 +213,7 @@ function writeValue(w: BinaryWriter, kind: Kind, v: unknown): void {
 function readValue(r: BinaryReader, kind: Kind): unknown {
   // A view into the entry, no copy: the store copies the keys and values it keeps (MvccStore put).
   if (kind === 'bytes') return r.bytesView();
+  if (kind === 'string') return r.bytes().toString();
   if (kind === 'uint') return r.uvarint();
   if (kind === 'sint') return r.svarint();
   if (kind === 'bool') return r.bool();

@@ -17,6 +17,7 @@ import {
   type WriteTxn,
 } from '../mvcc/index.js';
 import { Lessor, NO_LEASE } from '../lease/index.js';
+import { AuthErrors, AuthStore, SimpleTokens, type AuthDump, type AuthInfo } from '../auth/index.js';
 import { EtcdError, Errors, toEtcdError } from './errors.js';
 import { checkDelete, checkPut, checkRange, checkTxn } from './validate.js';
 import {
@@ -65,6 +66,8 @@ export interface StateDump {
   compactRev: number;
   /** Every stored version; dump() gives keys in byte order, each key's versions oldest first. */
   versions: Iterable<StoredVersion>;
+  /** Users, roles and the auth flag; absent = none (auth off). */
+  auth?: AuthDump;
 }
 
 export interface StateMachineOptions {
@@ -83,6 +86,8 @@ export interface StateMachineOptions {
   clusterId?: bigint;
   memberId?: bigint;
   watch?: WatchableStoreOptions;
+  /** How long an unused auth token lives, in ms (etcd --auth-token-ttl; default 300 s). */
+  authTokenTtlMs?: number;
 }
 
 /** What applying one entry produced: a response, an error for the client, or nothing (replayed entry). */
@@ -100,6 +105,10 @@ export class StateMachine {
   readonly kv: MvccStore;
   readonly watchable: WatchableStore;
   readonly lessor: Lessor;
+  /** Users, roles and permissions (replicated). */
+  readonly auth = new AuthStore();
+  /** This member's auth tokens (not replicated as state: each member registers them as it applies logins). */
+  readonly tokens: SimpleTokens;
   clusterId: bigint;
   memberId: bigint;
   /** Term written into response headers (the server keeps it current). */
@@ -114,6 +123,7 @@ export class StateMachine {
     this.kv = new MvccStore();
     this.watchable = new WatchableStore(this.kv, opts.watch);
     this.lessor = new Lessor({ now: opts.now, minTtl: opts.minLeaseTtl });
+    this.tokens = new SimpleTokens(opts.authTokenTtlMs ?? 300_000, opts.now);
     this.clusterId = opts.clusterId ?? 0n;
     this.memberId = opts.memberId ?? 0n;
     const q = opts.quotaBackendBytes ?? 0;
@@ -136,6 +146,9 @@ export class StateMachine {
     if (index <= this.consistentIdx) return { kind: 'skipped' };
     this.consistentIdx = index;
     try {
+      if (this.auth.enabled) this.checkPermission(req);
+      if ('authenticate' in req)
+        return { kind: 'response', response: this.applyAuthenticate(index, req.authenticate) };
       return { kind: 'response', response: this.applyRequest(req) };
     } catch (err) {
       return { kind: 'error', error: toEtcdError(err) };
@@ -274,7 +287,8 @@ export class StateMachine {
    * snapshot from stalling Raft heartbeats) while entries keep being applied.
    */
   snapshot(chunkBytes = 1 << 20): Generator<Buffer> {
-    const meta = snapshotMeta(this.consistentIdx, this.alarms(), this.lessor.dump());
+    const auth = this.auth.isEmpty() ? undefined : this.auth.dump();
+    const meta = snapshotMeta(this.consistentIdx, this.alarms(), this.lessor.dump(), auth);
     return framedSnapshot(meta, this.kv.serialize(chunkBytes));
   }
 
@@ -287,6 +301,7 @@ export class StateMachine {
       currentRev: this.kv.rev(),
       compactRev: this.kv.compactRevision(),
       versions: this.kv.versions(),
+      auth: this.auth.isEmpty() ? undefined : this.auth.dump(),
     };
   }
 
@@ -295,7 +310,7 @@ export class StateMachine {
    * and restore(), so it is checked the same way.
    */
   load(d: StateDump): void {
-    const meta = snapshotMeta(d.consistentIndex, d.alarms, d.leases);
+    const meta = snapshotMeta(d.consistentIndex, d.alarms, d.leases, d.auth);
     const kv = MvccStore.encode(d.currentRev, d.compactRev, d.versions);
     this.restore(Buffer.concat([...framedSnapshot(meta, [kv])]));
   }
@@ -319,7 +334,10 @@ export class StateMachine {
     const prevRev = this.kv.rev();
     this.kv.restore(body.subarray(r.offset));
     this.lessor.restore(mr);
+    // Snapshots without users, roles or auth on end here (and all snapshots older than auth did).
+    const auth = mr.remaining > 0 ? AuthStore.read(mr) : new AuthStore().dump();
     if (mr.remaining !== 0) throw new Error('apply: snapshot: trailing meta bytes');
+    this.auth.load(auth);
     this.consistentIdx = consistentIdx;
     this.alarmMap.clear();
     for (const a of alarms) this.alarmMap.set(`${a.alarm}/${a.memberID}`, a);
@@ -345,7 +363,95 @@ export class StateMachine {
     }
     if ('alarm' in req) return this.applyAlarm(req.alarm);
     if ('noop' in req) return {};
-    throw Errors.unknownMethod();
+    return this.applyAuthChange(req);
+  }
+
+  // --- authentication ---
+
+  /**
+   * etcd's checks when auth is on, made on the state this entry is applied to: admin requests need the root
+   * role; writes need write permission on their keys (and read permission for prev_kv and txn compares);
+   * revoking a lease, or attaching one, needs write permission on the keys it holds.
+   */
+  checkPermission(req: RaftRequest): void {
+    const who = req.requester;
+    if ('put' in req) this.checkPutAllowed(who, req.put);
+    else if ('deleteRange' in req) this.checkDeleteAllowed(who, req.deleteRange);
+    else if ('txn' in req) this.checkTxnAllowed(who, req.txn);
+    else if ('leaseRevoke' in req) this.checkLeaseKeys(who, req.leaseRevoke.ID);
+    else if (Object.keys(req).some((k) => k.startsWith('authUser') || k.startsWith('authRole')))
+      this.auth.checkAdmin(who);
+    else if ('authEnable' in req || 'authDisable' in req) this.auth.checkAdmin(who);
+  }
+
+  private checkPutAllowed(who: AuthInfo | undefined, p: PutRequest): void {
+    this.auth.checkWrite(who, p.key);
+    if (p.lease) this.checkLeaseKeys(who, p.lease);
+    if (p.prevKv) this.auth.checkRead(who, p.key);
+  }
+
+  private checkDeleteAllowed(who: AuthInfo | undefined, d: DeleteRangeRequest): void {
+    this.auth.checkWrite(who, d.key, d.rangeEnd);
+    if (d.prevKv) this.auth.checkRead(who, d.key, d.rangeEnd);
+  }
+
+  private checkTxnAllowed(who: AuthInfo | undefined, t: TxnRequest): void {
+    for (const c of t.compare ?? []) this.auth.checkRead(who, c.key, c.rangeEnd);
+    for (const op of [...(t.success ?? []), ...(t.failure ?? [])]) {
+      if ('requestRange' in op) this.auth.checkRead(who, op.requestRange.key, op.requestRange.rangeEnd);
+      else if ('requestPut' in op) this.checkPutAllowed(who, op.requestPut);
+      else if ('requestDeleteRange' in op) this.checkDeleteAllowed(who, op.requestDeleteRange);
+      else if ('requestTxn' in op) this.checkTxnAllowed(who, op.requestTxn);
+    }
+  }
+
+  private checkLeaseKeys(who: AuthInfo | undefined, id: bigint): void {
+    const lease = this.lessor.lookup(id);
+    if (lease) for (const key of lease.keys.values()) this.auth.checkWrite(who, key);
+  }
+
+  /** A login: the proposing member checked the password; the user must still be there when it applies. */
+  private applyAuthenticate(index: number, a: { name: string; simpleToken: string }): { token: string } {
+    if (!this.auth.enabled) throw AuthErrors.authNotEnabled();
+    if (!this.auth.hasUser(a.name)) throw AuthErrors.authFailed();
+    const token = `${a.simpleToken}.${index}`;
+    this.tokens.assign(token, a.name);
+    return { token };
+  }
+
+  private applyAuthChange(req: RaftRequest): Record<string, never> {
+    const a = this.auth;
+    if ('authEnable' in req) a.enable();
+    else if ('authDisable' in req) {
+      a.disable();
+      this.tokens.clear();
+    } else if ('authUserAdd' in req) {
+      const u = req.authUserAdd;
+      a.userAdd(u.name, u.hashedPassword ?? '', !!u.noPassword);
+    } else if ('authUserDelete' in req) {
+      a.userDelete(req.authUserDelete.name);
+      this.tokens.invalidateUser(req.authUserDelete.name);
+    } else if ('authUserChangePassword' in req) {
+      a.userChangePassword(req.authUserChangePassword.name, req.authUserChangePassword.hashedPassword);
+      this.tokens.invalidateUser(req.authUserChangePassword.name);
+    } else if ('authUserGrantRole' in req)
+      a.userGrantRole(req.authUserGrantRole.user, req.authUserGrantRole.role);
+    else if ('authUserRevokeRole' in req)
+      a.userRevokeRole(req.authUserRevokeRole.user, req.authUserRevokeRole.role);
+    else if ('authRoleAdd' in req) a.roleAdd(req.authRoleAdd.name);
+    else if ('authRoleDelete' in req) a.roleDelete(req.authRoleDelete.name);
+    else if ('authRoleGrantPermission' in req) {
+      const p = req.authRoleGrantPermission.perm;
+      a.roleGrantPermission(req.authRoleGrantPermission.name, {
+        permType: p.permType ?? 0,
+        key: p.key ?? EMPTY,
+        rangeEnd: p.rangeEnd ?? EMPTY,
+      });
+    } else if ('authRoleRevokePermission' in req) {
+      const r = req.authRoleRevokePermission;
+      a.roleRevokePermission(r.role, r.key ?? EMPTY, r.rangeEnd ?? EMPTY);
+    } else throw Errors.unknownMethod();
+    return {};
   }
 
   private hasAlarm(type: number): boolean {
@@ -624,12 +730,14 @@ function snapshotMeta(
   consistentIndex: number,
   alarms: AlarmMember[],
   leases: { id: bigint; ttl: number; remainingTtl: number }[],
+  auth: AuthDump | undefined,
 ): Buffer {
   const meta = new BinaryWriter();
   meta.uvarint(consistentIndex);
   meta.uvarint(alarms.length);
   for (const a of alarms) meta.u64(a.memberID).uvarint(a.alarm);
   Lessor.writeLeases(meta, leases);
+  if (auth) AuthStore.write(meta, auth);
   return meta.finish();
 }
 

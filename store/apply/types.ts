@@ -1,6 +1,7 @@
 // The etcd v3 request/response messages the state machine applies, shaped as @grpc/proto-loader
 // (keepCase=false) produces them: camelCase fields, Buffer keys/values, number revisions, bigint IDs.
 import type { KeyValue } from '../mvcc/index.js';
+import type { AuthInfo, Permission } from '../auth/index.js';
 
 export type { Event, KeyValue } from '../mvcc/index.js';
 export { EventType } from '../mvcc/index.js';
@@ -234,7 +235,11 @@ export interface WatchCreateRequest {
  * A mutating request as it travels through Raft (etcd's InternalRaftRequest): exactly one field set.
  * `id` lets the proposing server match the applied result to the waiting client.
  */
-export type RaftRequest = { id?: bigint } & (
+export type RaftRequest = {
+  id?: bigint;
+  /** Who asked, when authentication is on (etcd's RequestHeader username and auth revision). */
+  requester?: AuthInfo;
+} & (
   | { put: PutRequest }
   | { deleteRange: DeleteRangeRequest }
   | { txn: TxnRequest }
@@ -245,6 +250,19 @@ export type RaftRequest = { id?: bigint } & (
   | { alarm: AlarmRequest }
   /** A no-op entry kind the server may use (e.g. to carry only a consistent-index advance). */
   | { noop: true }
+  | { authEnable: true }
+  | { authDisable: true }
+  /** A login whose password the proposing member has checked; the token is `${simpleToken}.${index}`. */
+  | { authenticate: { name: string; simpleToken: string } }
+  | { authUserAdd: { name: string; hashedPassword?: string; noPassword?: boolean } }
+  | { authUserDelete: { name: string } }
+  | { authUserChangePassword: { name: string; hashedPassword: string } }
+  | { authUserGrantRole: { user: string; role: string } }
+  | { authUserRevokeRole: { user: string; role: string } }
+  | { authRoleAdd: { name: string } }
+  | { authRoleDelete: { name: string } }
+  | { authRoleGrantPermission: { name: string; perm: Permission } }
+  | { authRoleRevokePermission: { role: string; key: Buffer; rangeEnd?: Buffer } }
 );
 
 export type RaftResponse =
@@ -255,4 +273,6 @@ export type RaftResponse =
   | LeaseGrantResponse
   | LeaseRevokeResponse
   | AlarmResponse
+  /** An applied login. */
+  | { token: string }
   | Record<string, never>;

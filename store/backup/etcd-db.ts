@@ -12,8 +12,13 @@
 // - "alarm": an etcdserverpb.AlarmMember {MemberID, Alarm} as the key, no value.
 // - "members": the member id in hex -> its JSON; "members_removed": id in hex -> "removed";
 //   "cluster": "clusterVersion" -> "3.4.0". A restore (etcd's or ours) takes the membership from its flags.
+// - "auth": "authEnabled" -> one byte (1 = on), "authRevision" -> 8 bytes, big endian.
+// - "authUsers": name -> authpb.User {name, password (a bcrypt hash), roles, options {no_password}};
+//   "authRoles": name -> authpb.Role {name, keyPermission: Permission {permType, key, range_end}}.
 import type { StateDump } from '../apply/index.js';
+import type { AuthDump } from '../auth/index.js';
 import {
+  bytesField,
   parseRevisionKey,
   revisionKey,
   storedVersionSize,
@@ -110,9 +115,7 @@ export function* etcdDbSteps(d: StateDump, members: DbMember[], removed: bigint[
         Buffer.alloc(0),
       ]),
     },
-    { name: b('auth'), entries: [] },
-    { name: b('authRoles'), entries: [] },
-    { name: b('authUsers'), entries: [] },
+    ...authBuckets(d.auth),
     { name: b('cluster'), entries: [[b('clusterVersion'), b(CLUSTER_VERSION)]] },
     { name: b('key'), entries: keys },
     {
@@ -194,6 +197,88 @@ export function fromEtcdDb(file: Buffer): StateDump {
     currentRev,
     compactRev,
     versions,
+    auth: readAuth(buckets),
+  };
+}
+
+/** The three auth buckets (empty ones when there is no auth state, as etcd creates them regardless). */
+function authBuckets(a: AuthDump | undefined): BoltBucket[] {
+  const auth: [Buffer, Buffer][] = a
+    ? [
+        [b('authEnabled'), Buffer.from([a.enabled ? 1 : 0])],
+        [b('authRevision'), u64(BigInt(a.revision))],
+      ]
+    : [];
+  const users: [Buffer, Buffer][] = (a?.users ?? []).map((u) => [
+    Buffer.from(u.name),
+    Buffer.concat([
+      bytesField(1, Buffer.from(u.name)),
+      bytesField(2, Buffer.from(u.password)),
+      ...u.roles.map((r) => bytesField(3, Buffer.from(r))),
+      bytesField(4, u.noPassword ? varintField(1, 1n) : Buffer.alloc(0)),
+    ]),
+  ]);
+  const roles: [Buffer, Buffer][] = (a?.roles ?? []).map((r) => [
+    Buffer.from(r.name),
+    Buffer.concat([
+      bytesField(1, Buffer.from(r.name)),
+      ...r.perms.map((p) =>
+        bytesField(
+          2,
+          Buffer.concat([
+            varintField(1, BigInt(p.permType)),
+            bytesField(2, p.key),
+            bytesField(3, p.rangeEnd),
+          ]),
+        ),
+      ),
+    ]),
+  ]);
+  const byKey = (x: [Buffer, Buffer], y: [Buffer, Buffer]) => Buffer.compare(x[0], y[0]);
+  return [
+    { name: b('auth'), entries: auth },
+    { name: b('authRoles'), entries: roles.sort(byKey) },
+    { name: b('authUsers'), entries: users.sort(byKey) },
+  ];
+}
+
+/** The auth state of an etcd backup; undefined when it has none (no users, no roles, auth never enabled). */
+function readAuth(buckets: Map<string, [Buffer, Buffer][]>): AuthDump | undefined {
+  const auth = new Map((buckets.get('auth') ?? []).map(([k, v]) => [k.toString('latin1'), v]));
+  const users = (buckets.get('authUsers') ?? []).map(([, v]) => {
+    const f = pbList(v);
+    const opts = f.find(([n]) => n === 4)?.[1] as Buffer | undefined;
+    return {
+      name: String(f.find(([n]) => n === 1)?.[1] ?? ''),
+      password: String(f.find(([n]) => n === 2)?.[1] ?? ''),
+      roles: f.filter(([n]) => n === 3).map(([, r]) => String(r)),
+      noPassword: opts ? pbFields(opts).get(1) === 1n : false,
+    };
+  });
+  const roles = (buckets.get('authRoles') ?? []).map(([, v]) => {
+    const f = pbList(v);
+    return {
+      name: String(f.find(([n]) => n === 1)?.[1] ?? ''),
+      perms: f
+        .filter(([n]) => n === 2)
+        .map(([, p]) => {
+          const pf = pbFields(p as Buffer);
+          return {
+            permType: Number(pf.get(1) ?? 0n),
+            key: Buffer.from((pf.get(2) as Buffer | undefined) ?? Buffer.alloc(0)),
+            rangeEnd: Buffer.from((pf.get(3) as Buffer | undefined) ?? Buffer.alloc(0)),
+          };
+        }),
+    };
+  });
+  const enabled = auth.get('authEnabled');
+  const rev = auth.get('authRevision');
+  if (users.length === 0 && roles.length === 0 && !enabled?.[0]) return undefined;
+  return {
+    enabled: enabled?.[0] === 1,
+    revision: rev && rev.length === 8 ? Math.max(1, Number(rev.readBigUInt64BE(0))) : 1,
+    users,
+    roles,
   };
 }
 
@@ -231,7 +316,12 @@ function decodeKeyValue(buf: Buffer): StoredVersion['kv'] {
 
 /** A flat protobuf message's varint (wire type 0) and length-delimited (2) fields; the last one of a number wins. */
 function pbFields(buf: Buffer): Map<number, bigint | Buffer> {
-  const out = new Map<number, bigint | Buffer>();
+  return new Map(pbList(buf));
+}
+
+/** A protobuf message's varint and length-delimited fields in order, repeated ones included. */
+function pbList(buf: Buffer): [number, bigint | Buffer][] {
+  const out: [number, bigint | Buffer][] = [];
   let pos = 0;
   const readVarint = (): bigint => {
     let v = 0n;
@@ -246,11 +336,11 @@ function pbFields(buf: Buffer): Map<number, bigint | Buffer> {
     const tag = Number(readVarint());
     const field = tag >>> 3;
     const type = tag & 7;
-    if (type === 0) out.set(field, readVarint());
+    if (type === 0) out.push([field, readVarint()]);
     else if (type === 2) {
       const len = Number(readVarint());
       if (pos + len > buf.length) throw new Error('etcd backup: a truncated protobuf value');
-      out.set(field, buf.subarray(pos, pos + len));
+      out.push([field, buf.subarray(pos, pos + len)]);
       pos += len;
     } else if (type === 1) pos += 8;
     else if (type === 5) pos += 4;

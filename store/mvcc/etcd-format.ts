@@ -94,6 +94,16 @@ export function varintField(field: number, v: bigint): Buffer {
   return out.subarray(0, putVarint64(out, 1, v));
 }
 
+/** One length-delimited field (bytes, string or message; number 1-15): nothing for an empty one, as proto3. */
+export function bytesField(field: number, v: Uint8Array): Buffer {
+  if (v.length === 0) return Buffer.alloc(0);
+  const out = Buffer.allocUnsafe(11 + v.length);
+  out[0] = (field << 3) | 2;
+  const o = writeUvarint(out, 1, v.length);
+  out.set(v, o);
+  return out.subarray(0, o + v.length);
+}
+
 /** Writes a 64-bit integer as a varint at `o` (a negative one in ten bytes, as Go writes int64). */
 function putVarint64(out: Buffer, o: number, v: bigint): number {
   let x = BigInt.asUintN(64, v);

@@ -25,5 +25,6 @@ export {
   revisionKey,
   storedVersionSize,
   varintField,
+  bytesField,
   writeStoredVersion,
 } from './etcd-format.js';

@@ -42,6 +42,10 @@ export interface StoreConfig {
   watchProgressNotifyIntervalMs: number;
   /** Bound on a request's wait for commit + apply before `etcdserver: request timed out`. */
   requestTimeoutMs: number;
+  /** How long an unused auth token lives (etcd --auth-token-ttl, seconds on the command line). */
+  authTokenTtlMs: number;
+  /** bcrypt cost for new passwords (etcd --bcrypt-cost, 4-31). */
+  bcryptCost: number;
 }
 
 export const DEFAULT_QUOTA_BYTES = 2 * 1024 * 1024 * 1024;
@@ -167,6 +171,27 @@ export function parseConfig(argv: string[], onExit?: (code: number) => never): S
       128,
     )
     .option('--force-new-cluster', 'force to create a new one-member cluster', false)
+    .addOption(
+      new Option('--auth-token <type>', 'v3 authentication token type (only simple tokens)')
+        .choices(['simple'])
+        .default('simple'),
+    )
+    .option(
+      '--auth-token-ttl <seconds>',
+      'time (in seconds) of the auth-token-ttl',
+      int('--auth-token-ttl', 1),
+      300,
+    )
+    .option(
+      '--bcrypt-cost <n>',
+      'cost of the bcrypt hashing of auth passwords (4 to 31)',
+      (v: string) => {
+        const n = int('--bcrypt-cost', 4)(v);
+        if (n > 31) throw new InvalidArgumentError(`--bcrypt-cost must be <= 31, got ${n}`);
+        return n;
+      },
+      10,
+    )
     .option(
       '--max-snapshots <n>',
       'maximum number of snapshot files to retain (0 is unlimited)',
@@ -271,6 +296,8 @@ export function parseConfig(argv: string[], onExit?: (code: number) => never): S
       quotaBackendBytes: quota,
       maxRequestBytes: o.maxRequestBytes,
       maxTxnOps: o.maxTxnOps,
+      authTokenTtlMs: o.authTokenTtl * 1000,
+      bcryptCost: o.bcryptCost,
       maxConcurrentStreams: Math.min(o.maxConcurrentStreams, MAX_CONCURRENT_STREAMS),
       forceNewCluster: !!o.forceNewCluster,
       maxSnapshots: o.maxSnapshots,

@@ -57,6 +57,8 @@ import {
 import { decodeBackup, decodeSnapshotData, encodeSnapshotData } from './snapshot.js';
 import { fromEtcdDb, isBoltFile, toEtcdDbAsync } from '../backup/etcd-db.js';
 import { AutoCompactor } from './compactor.js';
+import bcrypt from 'bcryptjs';
+import { AuthErrors, ROOT, tokenPrefix, type AuthInfo, type Permission } from '../auth/index.js';
 
 /** Node ids in Raft are the member id in etcd's 16-hex-digit form. */
 export function nodeIdOf(memberId: bigint): string {
@@ -258,7 +260,11 @@ export class StoreNode implements EtcdBackend {
     const snapDir = join(memberDir, 'snap');
     mkdirSync(snapDir, { recursive: true, mode: 0o700 });
     const snapshotter = new Snapshotter(snapDir);
-    const sm = new StateMachine({ quotaBackendBytes: cfg.quotaBackendBytes, maxTxnOps: cfg.maxTxnOps });
+    const sm = new StateMachine({
+      quotaBackendBytes: cfg.quotaBackendBytes,
+      maxTxnOps: cfg.maxTxnOps,
+      authTokenTtlMs: cfg.authTokenTtlMs,
+    });
     const storage = new MemoryStorage();
     let membership: Membership;
     let wal: WAL;
@@ -1036,10 +1042,11 @@ export class StoreNode implements EtcdBackend {
     return resp;
   }
 
-  async range(req: Msg): Promise<Msg> {
+  async range(req: Msg, who?: AuthInfo): Promise<Msg> {
     if (!req.serializable) this.refuseOnLearner();
     if (!req.serializable) await this.readBarrier();
     else this.checkServing();
+    this.sm.auth.checkRead(who, req.key, req.rangeEnd);
     try {
       return this.withHeader(this.sm.range(req as any) as unknown as Msg);
     } catch (err) {
@@ -1047,18 +1054,18 @@ export class StoreNode implements EtcdBackend {
     }
   }
 
-  async put(req: Msg): Promise<Msg> {
+  async put(req: Msg, who?: AuthInfo): Promise<Msg> {
     this.refuseOnLearner();
-    return this.withHeader(await this.propose<Msg>({ put: req } as RaftRequest));
+    return this.withHeader(await this.propose<Msg>({ put: req, requester: who } as RaftRequest));
   }
 
-  async deleteRange(req: Msg): Promise<Msg> {
+  async deleteRange(req: Msg, who?: AuthInfo): Promise<Msg> {
     this.refuseOnLearner();
-    return this.withHeader(await this.propose<Msg>({ deleteRange: req } as RaftRequest));
+    return this.withHeader(await this.propose<Msg>({ deleteRange: req, requester: who } as RaftRequest));
   }
 
   /** The top-level header is filled in; nested responses keep only their revision, as etcd's do. */
-  async txn(req: Msg): Promise<Msg> {
+  async txn(req: Msg, who?: AuthInfo): Promise<Msg> {
     this.refuseOnLearner();
     if (this.sm.isReadOnlyTxn(req as any)) {
       // A read-only txn is a read: etcd serves it without Raft, after the same barrier as a Range
@@ -1067,9 +1074,10 @@ export class StoreNode implements EtcdBackend {
       if (invalid) throw invalid;
       if (!txnSerializable(req)) await this.readBarrier();
       else this.checkServing();
+      if (this.sm.auth.enabled) this.sm.checkPermission({ txn: req, requester: who } as RaftRequest);
       return this.withHeader(this.sm.txnReadOnly(req as any) as unknown as Msg);
     }
-    return this.withHeader(await this.propose<Msg>({ txn: req } as RaftRequest));
+    return this.withHeader(await this.propose<Msg>({ txn: req, requester: who } as RaftRequest));
   }
 
   async compact(req: Msg): Promise<Msg> {
@@ -1087,9 +1095,11 @@ export class StoreNode implements EtcdBackend {
     return this.withHeader(await this.propose<Msg>({ leaseGrant: { TTL: req.TTL, ID } } as RaftRequest));
   }
 
-  async leaseRevoke(req: Msg): Promise<Msg> {
+  async leaseRevoke(req: Msg, who?: AuthInfo): Promise<Msg> {
     this.refuseOnLearner();
-    return this.withHeader(await this.propose<Msg>({ leaseRevoke: { ID: req.ID } } as RaftRequest));
+    return this.withHeader(
+      await this.propose<Msg>({ leaseRevoke: { ID: req.ID }, requester: who } as RaftRequest),
+    );
   }
 
   async leaseKeepAlive(id: bigint): Promise<number> {
@@ -1293,6 +1303,150 @@ export class StoreNode implements EtcdBackend {
   }
 
   // Cluster operations (moveLeader, member*) are in the cluster section below.
+
+  // ---------------------------------------------------------------- authentication
+
+  /**
+   * Who a call comes from, by its token: undefined while auth is off; a user with no name when the call
+   * carries no token (every check then answers etcd's "user name is empty"); an unknown or expired token
+   * is etcd's "invalid auth token", which makes etcd clients authenticate again.
+   */
+  authInfo(token: string | undefined): AuthInfo | undefined {
+    const auth = this.sm.auth;
+    if (!auth.enabled) return undefined;
+    if (token === undefined) return { username: '', revision: 0 };
+    const user = this.sm.tokens.user(token);
+    if (user === undefined) throw AuthErrors.invalidAuthToken();
+    return { username: user, revision: auth.revision };
+  }
+
+  /** Snapshot, defragment, hash and move-leader need the root role; etcd 3.4 answers others as below. */
+  checkAdmin(who: AuthInfo | undefined): void {
+    try {
+      this.sm.auth.checkAdmin(who);
+    } catch (err) {
+      throw (err as RpcError).code === AuthErrors.permissionDenied().code
+        ? AuthErrors.adminPermissionDenied()
+        : err;
+    }
+  }
+
+  /** Whether a watch on [key, rangeEnd) may be created (etcd cancels it at once when not). */
+  watchPermitted(who: AuthInfo | undefined, key: Buffer, rangeEnd?: Buffer): boolean {
+    try {
+      this.sm.auth.checkRead(who, key, rangeEnd);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  /**
+   * A login. The password is checked here, against this member's copy of the users (bcrypt, off the event
+   * loop's critical path: bcryptjs yields between rounds); the token is then made through Raft so that every
+   * member knows it.
+   */
+  async authenticate(name: string, password: string): Promise<string> {
+    this.checkServing();
+    const auth = this.sm.auth;
+    if (!auth.enabled) throw AuthErrors.authNotEnabled();
+    const hash = auth.passwordHash(name);
+    if (!(await bcrypt.compare(password, hash))) throw AuthErrors.authFailed();
+    const r = await this.propose<{ token: string }>({ authenticate: { name, simpleToken: tokenPrefix() } });
+    return r.token;
+  }
+
+  async authEnable(who?: AuthInfo): Promise<void> {
+    await this.proposeAuthChange({ authEnable: true }, who);
+  }
+
+  async authDisable(who?: AuthInfo): Promise<void> {
+    await this.proposeAuthChange({ authDisable: true }, who);
+  }
+
+  async userAdd(name: string, password: string, noPassword: boolean, who?: AuthInfo): Promise<void> {
+    // Refused before hashing too, so that a user without the root role cannot make this member hash.
+    this.sm.auth.checkAdmin(who);
+    const hashedPassword = noPassword ? '' : await bcrypt.hash(password, this.cfg.bcryptCost);
+    await this.proposeAuthChange({ authUserAdd: { name, hashedPassword, noPassword } }, who);
+  }
+
+  async userChangePassword(name: string, password: string, who?: AuthInfo): Promise<void> {
+    this.sm.auth.checkAdmin(who);
+    const hashedPassword = await bcrypt.hash(password, this.cfg.bcryptCost);
+    await this.proposeAuthChange({ authUserChangePassword: { name, hashedPassword } }, who);
+  }
+
+  async userDelete(name: string, who?: AuthInfo): Promise<void> {
+    await this.proposeAuthChange({ authUserDelete: { name } }, who);
+  }
+
+  async userGrantRole(user: string, role: string, who?: AuthInfo): Promise<void> {
+    await this.proposeAuthChange({ authUserGrantRole: { user, role } }, who);
+  }
+
+  async userRevokeRole(user: string, role: string, who?: AuthInfo): Promise<void> {
+    await this.proposeAuthChange({ authUserRevokeRole: { user, role } }, who);
+  }
+
+  async roleAdd(name: string, who?: AuthInfo): Promise<void> {
+    await this.proposeAuthChange({ authRoleAdd: { name } }, who);
+  }
+
+  async roleDelete(name: string, who?: AuthInfo): Promise<void> {
+    await this.proposeAuthChange({ authRoleDelete: { name } }, who);
+  }
+
+  async roleGrantPermission(name: string, perm: Permission, who?: AuthInfo): Promise<void> {
+    await this.proposeAuthChange({ authRoleGrantPermission: { name, perm } }, who);
+  }
+
+  async roleRevokePermission(role: string, key: Buffer, rangeEnd: Buffer, who?: AuthInfo): Promise<void> {
+    await this.proposeAuthChange({ authRoleRevokePermission: { role, key, rangeEnd } }, who);
+  }
+
+  /** A user's roles: for the root role, or for the user asking about itself. Linearizable, as a Range. */
+  async userGet(name: string, who?: AuthInfo): Promise<string[]> {
+    await this.readBarrier();
+    try {
+      this.sm.auth.checkAdmin(who);
+    } catch (err) {
+      if (who?.username !== name || name === '') throw err;
+    }
+    return this.sm.auth.userRoles(name);
+  }
+
+  /** A role's permissions: for the root role, or for a user that has the role. */
+  async roleGet(role: string, who?: AuthInfo): Promise<Permission[]> {
+    await this.readBarrier();
+    try {
+      this.sm.auth.checkAdmin(who);
+    } catch (err) {
+      if (!who || !this.sm.auth.hasRole(who.username, role)) throw err;
+    }
+    return role === ROOT && !this.sm.auth.roleList().includes(ROOT) ? [] : this.sm.auth.rolePermissions(role);
+  }
+
+  async userList(who?: AuthInfo): Promise<string[]> {
+    await this.readBarrier();
+    this.sm.auth.checkAdmin(who);
+    return this.sm.auth.userList();
+  }
+
+  async roleList(who?: AuthInfo): Promise<string[]> {
+    await this.readBarrier();
+    this.sm.auth.checkAdmin(who);
+    return this.sm.auth.roleList();
+  }
+
+  authStatus(): { enabled: boolean; authRevision: number } {
+    return { enabled: this.sm.auth.enabled, authRevision: this.sm.auth.revision };
+  }
+
+  private async proposeAuthChange(req: RaftRequest, who: AuthInfo | undefined): Promise<void> {
+    this.refuseOnLearner();
+    await this.propose({ ...req, requester: who } as RaftRequest);
+  }
 
   private isLearner(): boolean {
     return !!this.membership.members.get(this.memberId)?.isLearner;
@@ -1873,7 +2027,11 @@ async function restoreBackup(
   } else if (!cfg.skipHashCheck) {
     throw new Error(`${cfg.restoreFrom}: snapshot missing hash but --skip-hash-check=false`);
   }
-  const sm = new StateMachine({ quotaBackendBytes: cfg.quotaBackendBytes, maxTxnOps: cfg.maxTxnOps });
+  const sm = new StateMachine({
+    quotaBackendBytes: cfg.quotaBackendBytes,
+    maxTxnOps: cfg.maxTxnOps,
+    authTokenTtlMs: cfg.authTokenTtlMs,
+  });
   // etcd's format (this store's backups, and etcd's own), or the format this store wrote before.
   if (isBoltFile(body)) sm.load(fromEtcdDb(body));
   else if (hasHash) sm.restore(decodeSnapshotData(decodeBackup(file)).stateMachine);
