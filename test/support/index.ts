@@ -154,10 +154,11 @@ export function hasCommand(name: string): boolean {
  * A real etcd (Debian's etcd-server) on free loopback ports, for reference tests: in a temp dir removed by
  * stop(), or in `dataDir` (kept: e.g. a data dir `etcdctl snapshot restore` made, whose member `name` and peer
  * port must then be the restore's). Fails at once, with etcd's output, if etcd exits before serving.
+ * `user` (name:password) is for the health check of a data dir with auth on.
  */
 export async function startRealEtcd(
   extraArgs: string[] = [],
-  opts: { dataDir?: string; name?: string; peerPort?: number } = {},
+  opts: { dataDir?: string; name?: string; peerPort?: number; user?: string } = {},
 ): Promise<{
   endpoint: string;
   proc: Proc;
@@ -184,8 +185,13 @@ export async function startRealEtcd(
     waitFor(
       'real etcd to serve',
       async () =>
-        (await run('etcdctl', ['--endpoints', endpoint, 'endpoint', 'health'], { timeoutMs: 5000 })).code ===
-        0,
+        (
+          await run(
+            'etcdctl',
+            ['--endpoints', endpoint, ...(opts.user ? ['--user', opts.user] : []), 'endpoint', 'health'],
+            { timeoutMs: 5000 },
+          )
+        ).code === 0,
       { timeoutMs: 20_000, intervalMs: 200 },
     ),
   ]);
