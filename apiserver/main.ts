@@ -1,7 +1,8 @@
 // bin/apiserver: flags in kube-apiserver's spelling, then an ApiServer until SIGINT/SIGTERM.
 import { Command, InvalidArgumentError } from 'commander';
 import { Logger, parseGoDuration, parseLogLevel } from '../common/index.js';
-import { ApiServer } from './server.js';
+import { readFileSync } from 'node:fs';
+import { ApiServer, type EtcdTLS } from './server.js';
 
 /** Go-style durations as Kubernetes flags take them: 5m, 30s, 1h30m, 500ms, 0. */
 export function parseDuration(s: string): number {
@@ -20,6 +21,9 @@ const program = new Command()
   .name('apiserver')
   .description('A stateless Kubernetes-style API server on an etcd v3 store')
   .requiredOption('--etcd-servers <urls>', 'comma-separated etcd client URLs, e.g. http://127.0.0.1:2379')
+  .option('--etcd-cafile <path>', 'SSL Certificate Authority file used to secure etcd communication')
+  .option('--etcd-certfile <path>', 'SSL certification file used to secure etcd communication')
+  .option('--etcd-keyfile <path>', 'SSL key file used to secure etcd communication')
   .option('--bind-address <ip>', 'address to listen on', '127.0.0.1')
   .option('--port <port>', 'port to serve plain HTTP on (0 picks a free one)', int, 8080)
   .option('--etcd-prefix <prefix>', 'prefix of every key in the store', '/registry')
@@ -53,6 +57,9 @@ const program = new Command()
 program.parse();
 const o = program.opts<{
   etcdServers: string;
+  etcdCafile?: string;
+  etcdCertfile?: string;
+  etcdKeyfile?: string;
   bindAddress: string;
   port: number;
   etcdPrefix: string;
@@ -70,8 +77,33 @@ if (!prefix.startsWith('/')) {
   console.error('error: --etcd-prefix must start with "/"');
   process.exit(2);
 }
+// As kube-apiserver: https etcd servers are checked against --etcd-cafile; a client certificate and key, if
+// given, are presented to them (etcd's --client-cert-auth).
+let etcdTLS: EtcdTLS | undefined;
+try {
+  if (!!o.etcdCertfile !== !!o.etcdKeyfile) throw new Error('--etcd-certfile and --etcd-keyfile go together');
+  if (o.etcdCertfile && !o.etcdCafile) throw new Error('--etcd-certfile needs --etcd-cafile');
+  const read = (flag: string, path?: string) => {
+    if (!path) return undefined;
+    try {
+      return readFileSync(path);
+    } catch (err) {
+      throw new Error(`cannot read ${flag} ${path}: ${(err as Error).message}`, { cause: err });
+    }
+  };
+  if (o.etcdCafile || o.etcdCertfile)
+    etcdTLS = {
+      ca: read('--etcd-cafile', o.etcdCafile),
+      cert: read('--etcd-certfile', o.etcdCertfile),
+      key: read('--etcd-keyfile', o.etcdKeyfile),
+    };
+} catch (err) {
+  console.error(`error: ${(err as Error).message}`);
+  process.exit(2);
+}
 const server = new ApiServer(
   {
+    etcdTLS,
     etcdServers: o.etcdServers
       .split(',')
       .map((s) => s.trim())

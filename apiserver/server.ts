@@ -41,8 +41,16 @@ import { ApiMetrics } from './metrics.js';
 import { applyDefaults } from './defaults.js';
 import { prepareForCreate } from './strategy.js';
 
+/** TLS to the store (kube-apiserver's --etcd-cafile, --etcd-certfile, --etcd-keyfile), as file contents. */
+export interface EtcdTLS {
+  ca?: Buffer;
+  cert?: Buffer;
+  key?: Buffer;
+}
+
 export interface ApiServerOptions {
   etcdServers: string[];
+  etcdTLS?: EtcdTLS;
   bindAddress: string;
   port: number;
   etcdPrefix: string;
@@ -75,7 +83,7 @@ export class ApiServer {
     readonly opts: ApiServerOptions,
     private readonly log: Logger,
   ) {
-    this.storage = new Storage(opts.etcdServers, log.child('storage'));
+    this.storage = new Storage(opts.etcdServers, log.child('storage'), opts.etcdTLS);
     this.rest = new RestHandler(
       this.storage,
       {

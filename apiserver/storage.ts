@@ -138,9 +138,18 @@ export class Storage {
   constructor(
     endpoints: string[],
     private readonly log: Logger,
+    tls?: { ca?: Buffer; cert?: Buffer; key?: Buffer },
   ) {
     this.client = new Etcd3({
       hosts: endpoints,
+      ...(tls?.ca
+        ? {
+            credentials: {
+              rootCertificate: tls.ca,
+              ...(tls.cert && tls.key ? { certChain: tls.cert, privateKey: tls.key } : {}),
+            },
+          }
+        : {}),
       dialTimeout: 5000,
       // Pages are bounded (see rest.ts), but one page of large objects can pass gRPC's 4 MiB default.
       grpcOptions: { 'grpc.max_receive_message_length': 64 * 1024 * 1024 },

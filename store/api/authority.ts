@@ -18,6 +18,7 @@
 // ACK as a protocol error).
 import { Duplex } from 'node:stream';
 import * as net from 'node:net';
+import * as tls from 'node:tls';
 
 const PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
 const FRAME_HEADER = 9;
@@ -438,17 +439,28 @@ function rewritingStream(socket: net.Socket, already: Buffer, dropAck: boolean):
   return d;
 }
 
+/** A connection as the gRPC server gets it: with the common name of the client's certificate, over TLS. */
+export type ClientConn = Duplex & { tlsCommonName?: string };
+
 /**
  * Listens on host:port and hands every connection to `inject` (the gRPC server's `accept`), through the
- * authority rewriter when the client needs it. Resolves with the bound port.
+ * authority rewriter when the client needs it. With `tlsOptions` the listener speaks TLS (HTTP/2 chosen by
+ * ALPN, as gRPC clients do; HTTP/1.1 for the plain endpoints), and each connection carries the common name
+ * of the certificate its client presented and the listener verified. Resolves with the bound port.
  */
 export function listenForGrpc(
   host: string,
   port: number,
-  inject: (conn: Duplex) => void,
+  inject: (conn: ClientConn) => void,
   http1?: (socket: net.Socket) => void,
+  tlsOptions?: tls.TlsOptions & { commonName?: (s: net.Socket) => string | undefined },
 ): Promise<{ server: net.Server; port: number }> {
-  const server = net.createServer({ noDelay: true }, (socket) => {
+  const onConnection = (socket: net.Socket) => {
+    const cn = tlsOptions?.commonName?.(socket);
+    const hand = (conn: ClientConn) => {
+      if (cn !== undefined) conn.tlsCommonName = cn;
+      inject(conn);
+    };
     let seen: Buffer = Buffer.alloc(0);
     let done = false;
     const decide = (p: Peek, timedOut: boolean) => {
@@ -462,7 +474,7 @@ export function listenForGrpc(
         // client URLs) if there is a handler for it, else the HTTP/2 server's own refusal.
         socket.unshift(seen);
         if (http1) http1(socket);
-        else inject(socket);
+        else hand(socket);
         return;
       }
       let rest = seen;
@@ -470,8 +482,8 @@ export function listenForGrpc(
       if (p.ack && (p.headers ? !p.headers.refused : timedOut)) {
         // The common case: HTTP/2 runs on the native socket, exactly as if the HTTP/2 server had accepted it.
         socket.unshift(rest);
-        inject(socket);
-      } else inject(rewritingStream(socket, rest, !p.ack));
+        hand(socket);
+      } else hand(rewritingStream(socket, rest, !p.ack));
     };
     let settingsSent = false;
     const onData = (chunk: Buffer) => {
@@ -493,7 +505,17 @@ export function listenForGrpc(
     socket.on('error', onEarlyError);
     socket.on('close', () => clearTimeout(timer));
     socket.on('data', onData);
-  });
+  };
+  let server: net.Server;
+  if (tlsOptions) {
+    const { commonName: _, ...opts } = tlsOptions;
+    server = tls.createServer({ ALPNProtocols: ['http/1.1', 'h2'], ...opts }, (socket) => {
+      socket.setNoDelay(true);
+      onConnection(socket);
+    });
+    // A client that fails the handshake (no certificate, an untrusted one, plain HTTP) is dropped quietly.
+    server.on('tlsClientError', () => undefined);
+  } else server = net.createServer({ noDelay: true }, onConnection);
   return new Promise((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, host, () => {

@@ -86,8 +86,11 @@ export interface EtcdBackend {
   memberPromote(id: bigint): Promise<void>;
 
   // Authentication (etcd's Auth service). Changes go through Raft; reads are linearizable.
-  /** The caller behind a token: undefined while auth is off; throws "invalid auth token". */
-  authInfo(token: string | undefined): AuthInfo | undefined;
+  /**
+   * The caller behind a token (or, without one, the common name of its verified client certificate):
+   * undefined while auth is off; throws "invalid auth token".
+   */
+  authInfo(token: string | undefined, commonName?: string): AuthInfo | undefined;
   /** Throws unless the caller has the root role (when auth is on), as Maintenance's admin calls need. */
   checkAdmin(who: AuthInfo | undefined): void;
   watchPermitted(who: AuthInfo | undefined, key: Buffer, rangeEnd?: Buffer): boolean;

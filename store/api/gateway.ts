@@ -10,6 +10,9 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { join } from 'node:path';
 import { protoDir } from './proto.js';
 
+/** Metadata on the gateway's calls: they come with this member's certificate, which names no user. */
+export const GATEWAY_HEADER = 'etcd-gateway';
+
 interface Route {
   /** The gRPC method path, e.g. /etcdserverpb.KV/Range. */
   path: string;
@@ -84,8 +87,11 @@ export class GrpcGateway {
   private readonly routes = new Map<string, Route>();
   private readonly client: grpc.Client;
 
-  /** `target`: this member's own gRPC address (host:port). */
-  constructor(target: string) {
+  /**
+   * `target`: this member's own gRPC address (host:port); `credentials` when it is served over TLS (this
+   * member's own certificate as the client's, as etcd's gateway does).
+   */
+  constructor(target: string, credentials = grpc.credentials.createInsecure()) {
     const root = new protobuf.Root();
     root.resolvePath = (_origin, file) => join(protoDir(), file);
     root.loadSync(['rpc.proto', 'v3lock.proto', 'v3election.proto'], { keepCase: true });
@@ -100,7 +106,7 @@ export class GrpcGateway {
         responseStream: !!m.responseStream,
       });
     }
-    this.client = new grpc.Client(target, grpc.credentials.createInsecure(), {
+    this.client = new grpc.Client(target, credentials, {
       'grpc.max_receive_message_length': -1,
     });
   }
@@ -134,6 +140,7 @@ export class GrpcGateway {
     const pass = (b: Buffer) => b;
     // As etcd's gateway: the token from Authenticate comes in the Authorization header.
     const md = new grpc.Metadata();
+    md.set(GATEWAY_HEADER, '1');
     const token = req.headers.authorization;
     if (token) md.set('token', token);
     if (!route.requestStream && !route.responseStream) {

@@ -236,6 +236,10 @@ class Call {
     });
   }
 
+  commonName(): string | undefined {
+    return (this.stream.session?.socket as { tlsCommonName?: string } | undefined)?.tlsCommonName;
+  }
+
   /** Registers a callback for cancellation (client gone or deadline passed). */
   onCancel(fn: () => void): void {
     this.listeners.push(fn);
@@ -440,6 +444,11 @@ export class UnaryCall {
     return metadataValue(this.call.headers, name);
   }
 
+  /** The common name of the client's verified TLS certificate, if its listener asked for one. */
+  commonName(): string | undefined {
+    return this.call.commonName();
+  }
+
   /** 'cancelled': the client went away or the deadline passed. */
   on(event: 'cancelled', fn: () => void): this {
     if (event === 'cancelled') this.call.onCancel(fn);
@@ -470,6 +479,11 @@ export class StreamCall extends EventEmitter {
   /** A request metadata value (HTTP/2 header), e.g. etcd's auth "token". */
   metadata(name: string): string | undefined {
     return metadataValue(this.call.headers, name);
+  }
+
+  /** The common name of the client's verified TLS certificate, if its listener asked for one. */
+  commonName(): string | undefined {
+    return this.call.commonName();
   }
 
   /** Sends a message; false means the transport's buffer is full: wait for 'drain'. */

@@ -9,6 +9,7 @@ import { RpcError, toServiceError } from './status.js';
 import { Concurrency } from './concurrency.js';
 import { encodeWatchFrame, kvServiceWithEncoders } from './wire.js';
 import { listenForGrpc } from './authority.js';
+import { GATEWAY_HEADER } from './gateway.js';
 import { RpcServer, type StreamCall, type UnaryCall, type UnaryHandler } from './rpcserver.js';
 import type { Server, Socket } from 'node:net';
 import type { AuthInfo } from '../auth/index.js';
@@ -57,13 +58,23 @@ export class EtcdGrpcServer {
    * Connections are accepted by our own listener, which fixes up etcdctl's :authority (see authority.ts);
    * plain HTTP/1 connections go to `http1` when given (etcd answers /health and /metrics on its client URLs).
    */
-  async listen(addrs: string[], http1?: (socket: Socket) => void): Promise<number[]> {
+  async listen(
+    addrs: string[],
+    http1?: (socket: Socket) => void,
+    tlsFor?: (index: number) => Parameters<typeof listenForGrpc>[4],
+  ): Promise<number[]> {
     const ports: number[] = [];
-    for (const a of addrs) {
+    for (const [i, a] of addrs.entries()) {
       const m = /^\[?([^\]]*?)\]?:(\d+)$/.exec(a);
       if (!m) throw new Error(`cannot listen on ${a}: not host:port`);
       try {
-        const l = await listenForGrpc(m[1]!, Number(m[2]), (conn) => this.server.accept(conn), http1);
+        const l = await listenForGrpc(
+          m[1]!,
+          Number(m[2]),
+          (conn) => this.server.accept(conn),
+          http1,
+          tlsFor?.(i),
+        );
         this.listeners.push(l.server);
         ports.push(l.port);
       } catch (err) {
@@ -108,7 +119,7 @@ export class EtcdGrpcServer {
         cb({ code: status.INVALID_ARGUMENT, details: (err as Error).message });
         return;
       }
-      const who = () => this.backend.authInfo(call.metadata('token'));
+      const who = () => this.caller(call);
       let result: Promise<Msg>;
       try {
         result = fn(req, signal, who);
@@ -127,6 +138,15 @@ export class EtcdGrpcServer {
         },
       );
     };
+  }
+
+  /**
+   * Who makes a call: its "token" metadata, or else (with --client-cert-auth) its client certificate's
+   * common name. Not for the JSON gateway's calls, whose certificate is this member's own, as in etcd.
+   */
+  private caller(call: UnaryCall | StreamCall): AuthInfo | undefined {
+    const cn = call.metadata(GATEWAY_HEADER) ? undefined : call.commonName();
+    return this.backend.authInfo(call.metadata('token'), cn);
   }
 
   private observe(service: string, method: string, type: string, code: number, t0: bigint): void {
@@ -183,7 +203,6 @@ export class EtcdGrpcServer {
       if (closed) return;
       this.deferWatchWrite(write, encodeWatchFrame(resp));
     });
-    const token = call.metadata('token');
     call.on('drain', () => {
       if (paused && !closed) {
         paused = false;
@@ -203,7 +222,7 @@ export class EtcdGrpcServer {
         switch (req.requestUnion) {
           case 'createRequest': {
             const c = req.createRequest;
-            if (!this.backend.watchPermitted(this.backend.authInfo(token), c.key, c.rangeEnd)) {
+            if (!this.backend.watchPermitted(this.caller(call), c.key, c.rangeEnd)) {
               // etcd answers a watch the caller may not read with a created-and-canceled response.
               this.deferWatchWrite(
                 write,
@@ -349,7 +368,7 @@ export class EtcdGrpcServer {
   private async snapshot(call: StreamCall): Promise<void> {
     const t0 = process.hrtime.bigint();
     try {
-      this.backend.checkAdmin(this.backend.authInfo(call.metadata('token')));
+      this.backend.checkAdmin(this.caller(call));
       const snap = await this.backend.snapshot();
       const header = toWire(this.backend.header(snap.revision));
       const sha = createHash('sha256');
@@ -499,7 +518,7 @@ export class EtcdGrpcServer {
         const req = fromWire<Msg>(call.request);
         let conc: Concurrency;
         try {
-          conc = this.concurrencyFor(this.backend.authInfo(call.metadata('token')));
+          conc = this.concurrencyFor(this.caller(call));
         } catch (err) {
           call.destroy(Object.assign(new Error(String(err)), toServiceError(err)));
           return;

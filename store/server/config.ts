@@ -2,6 +2,7 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { parseGoDuration, parseLogLevel, type LogLevel } from '../../common/index.js';
 import { parseInitialCluster, parseURLs } from './members.js';
+import type { TlsFiles } from './tls.js';
 
 export interface StoreConfig {
   name: string;
@@ -46,6 +47,10 @@ export interface StoreConfig {
   authTokenTtlMs: number;
   /** bcrypt cost for new passwords (etcd --bcrypt-cost, 4-31). */
   bcryptCost: number;
+  /** --cert-file, --key-file, --trusted-ca-file, --client-cert-auth (https client and metrics URLs). */
+  clientTLS: TlsFiles;
+  /** --peer-cert-file, --peer-key-file, --peer-trusted-ca-file, --peer-client-cert-auth (https peer URLs). */
+  peerTLS: TlsFiles;
 }
 
 export const DEFAULT_QUOTA_BYTES = 2 * 1024 * 1024 * 1024;
@@ -171,6 +176,14 @@ export function parseConfig(argv: string[], onExit?: (code: number) => never): S
       128,
     )
     .option('--force-new-cluster', 'force to create a new one-member cluster', false)
+    .option('--cert-file <path>', 'path to the client server TLS cert file')
+    .option('--key-file <path>', 'path to the client server TLS key file')
+    .option('--trusted-ca-file <path>', 'path to the client server TLS trusted CA cert file')
+    .option('--client-cert-auth', 'enable client cert authentication', false)
+    .option('--peer-cert-file <path>', 'path to the peer server TLS cert file')
+    .option('--peer-key-file <path>', 'path to the peer server TLS key file')
+    .option('--peer-trusted-ca-file <path>', 'path to the peer server TLS trusted CA file')
+    .option('--peer-client-cert-auth', 'enable peer client cert authentication', false)
     .addOption(
       new Option('--auth-token <type>', 'v3 authentication token type (only simple tokens)')
         .choices(['simple'])
@@ -273,6 +286,35 @@ export function parseConfig(argv: string[], onExit?: (code: number) => never): S
         `--initial-cluster has ${name}=${mine} but missing from --initial-advertise-peer-urls=${iapu.join(',')}`,
       );
     }
+    const clientTLS: TlsFiles = {
+      certFile: o.certFile,
+      keyFile: o.keyFile,
+      trustedCaFile: o.trustedCaFile,
+      clientCertAuth: !!o.clientCertAuth,
+    };
+    const peerTLS: TlsFiles = {
+      certFile: o.peerCertFile,
+      keyFile: o.peerKeyFile,
+      trustedCaFile: o.peerTrustedCaFile,
+      clientCertAuth: !!o.peerClientCertAuth,
+    };
+    // As etcd: an https URL needs its side's certificate and key.
+    const https = (v: string | undefined) => (v ?? '').split(',').find((u) => u.includes('https://'));
+    for (const [flag, v] of [
+      ['--listen-client-urls', o.listenClientUrls],
+      ['--listen-metrics-urls', o.listenMetricsUrls],
+    ] as const) {
+      const u = https(v);
+      if (u && !(clientTLS.certFile && clientTLS.keyFile))
+        fail(
+          `TLS key/cert (--cert-file, --key-file) must be provided for ${flag} ${u.trim()} with HTTPS scheme`,
+        );
+    }
+    const peerHttps = https(o.listenPeerUrls) ?? https(o.initialAdvertisePeerUrls) ?? https(o.initialCluster);
+    if (peerHttps && !(peerTLS.certFile && peerTLS.keyFile))
+      fail(
+        `TLS key/cert (--peer-cert-file, --peer-key-file) must be provided for peer url ${peerHttps.trim()} with HTTPS scheme`,
+      );
     const quota = o.quotaBackendBytes === 0 ? DEFAULT_QUOTA_BYTES : o.quotaBackendBytes;
     if (o.electionTimeout < 5 * o.heartbeatInterval) {
       fail(
@@ -298,6 +340,8 @@ export function parseConfig(argv: string[], onExit?: (code: number) => never): S
       maxTxnOps: o.maxTxnOps,
       authTokenTtlMs: o.authTokenTtl * 1000,
       bcryptCost: o.bcryptCost,
+      clientTLS,
+      peerTLS,
       maxConcurrentStreams: Math.min(o.maxConcurrentStreams, MAX_CONCURRENT_STREAMS),
       forceNewCluster: !!o.forceNewCluster,
       maxSnapshots: o.maxSnapshots,

@@ -1,6 +1,7 @@
 // The HTTP endpoints on --listen-metrics-urls, and for plain HTTP on the client URLs as etcd has them: /health
 // in etcd's JSON shape, /metrics for Prometheus, /version; on the client URLs also etcd's JSON gateway (/v3/).
 import { createServer, type Server } from 'node:http';
+import { createServer as createHttpsServer, type ServerOptions } from 'node:https';
 import type { Socket } from 'node:net';
 import { VERSION } from './node.js';
 import type { Metrics } from './metrics.js';
@@ -31,11 +32,15 @@ export class MetricsServer {
     private readonly health: HealthSource,
   ) {}
 
-  async listen(urls: string[]): Promise<number[]> {
+  /** Listens on each URL; https ones with `tls` (the client URLs' certificate, as etcd serves them). */
+  async listen(urls: string[], tls?: ServerOptions): Promise<number[]> {
     const ports: number[] = [];
     for (const u of urls) {
       const url = new URL(u);
-      const srv = createServer((req, res) => void this.handle(req.url ?? '/', res));
+      const handler = (req: import('node:http').IncomingMessage, res: import('node:http').ServerResponse) =>
+        void this.handle(req.url ?? '/', res);
+      const srv: Server =
+        url.protocol === 'https:' ? createHttpsServer(tls ?? {}, handler) : createServer(handler);
       await new Promise<void>((resolve, reject) => {
         srv.once('error', (err) => reject(new Error(`cannot listen on ${u}: ${err.message}`)));
         srv.listen(Number(url.port || 80), url.hostname.replace(/^\[|\]$/g, ''), () => resolve());

@@ -6,6 +6,8 @@ import { hostPort, parseConfig, type StoreConfig } from './config.js';
 import { MetricsServer } from './http.js';
 import { Metrics } from './metrics.js';
 import { restoreDataDir, StoreNode } from './node.js';
+import { loadTls, peerCommonName, serverOptions } from './tls.js';
+import { credentials } from '@grpc/grpc-js';
 
 /**
  * `bin/store snapshot restore FILE --name N --data-dir D --initial-cluster ... --initial-cluster-token T
@@ -55,7 +57,9 @@ async function main(): Promise<void> {
   const log = new Logger('store', cfg.logLevel).child(cfg.name);
   const metrics = new Metrics();
   let node: StoreNode;
+  let tls: ReturnType<typeof loadTls>;
   try {
+    tls = loadTls(cfg.clientTLS, '');
     node = await StoreNode.start(cfg, log, metrics);
   } catch (err) {
     log.error('cannot start', { error: (err as Error).message });
@@ -84,12 +88,25 @@ async function main(): Promise<void> {
   process.on('SIGTERM', () => void stop('SIGTERM', 0));
   process.on('SIGINT', () => void stop('SIGINT', 0));
   try {
-    const ports = await grpc.listen(cfg.listenClientURLs.map(hostPort), (socket) => http.accept(socket));
+    const grpcTls = tls && {
+      ...serverOptions(tls),
+      commonName: tls.clientCertAuth ? peerCommonName : undefined,
+    };
+    const urls = cfg.listenClientURLs;
+    const ports = await grpc.listen(
+      urls.map(hostPort),
+      (socket) => http.accept(socket),
+      (i) => (urls[i]!.startsWith('https:') ? grpcTls : undefined),
+    );
     // The JSON gateway calls this member's own gRPC server (its first client URL), as etcd's does.
-    const host = new URL(cfg.listenClientURLs[0]!).hostname; // IPv6 stays in brackets
+    const host = new URL(urls[0]!).hostname; // IPv6 stays in brackets
     const wildcard = host === '0.0.0.0' || host === '[::]';
-    http.gateway = new GrpcGateway(`${wildcard ? '127.0.0.1' : host}:${ports[0]}`);
-    if (cfg.listenMetricsURLs.length) await http.listen(cfg.listenMetricsURLs);
+    const creds =
+      tls && urls[0]!.startsWith('https:')
+        ? credentials.createSsl(tls.ca ?? null, tls.key, tls.cert)
+        : credentials.createInsecure();
+    http.gateway = new GrpcGateway(`${wildcard ? '127.0.0.1' : host}:${ports[0]}`, creds);
+    if (cfg.listenMetricsURLs.length) await http.listen(cfg.listenMetricsURLs, tls && serverOptions(tls));
   } catch (err) {
     process.stderr.write(`error: ${(err as Error).message}\n`);
     await stop('listen failed', 1);

@@ -68,7 +68,6 @@ function checkURL(u: string, flag: string): URL {
   if (url.protocol !== 'http:' && url.protocol !== 'https:' && url.protocol !== 'unix:') {
     throw new Error(`${flag}: URL scheme must be http, https or unix: "${u}"`);
   }
-  if (url.protocol === 'https:') throw new Error(`${flag}: TLS is not supported yet: "${u}"`);
   return url;
 }
 

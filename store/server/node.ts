@@ -57,6 +57,7 @@ import {
 import { decodeBackup, decodeSnapshotData, encodeSnapshotData } from './snapshot.js';
 import { fromEtcdDb, isBoltFile, toEtcdDbAsync } from '../backup/etcd-db.js';
 import { AutoCompactor } from './compactor.js';
+import { clientOptions, loadTls } from './tls.js';
 import bcrypt from 'bcryptjs';
 import { AuthErrors, ROOT, tokenPrefix, type AuthInfo, type Permission } from '../auth/index.js';
 
@@ -214,7 +215,9 @@ export class StoreNode implements EtcdBackend {
     this.lock = parts.lock;
     this.appliedIndex = parts.applied;
     this.snapshotIndex = parts.snapshotIndex;
-    this.transport = new PeerTransport(this.peerHandler(), log.child('peer'));
+    // Read again here (open() read and checked the same files first): the member dials and serves with it.
+    const peerTls = loadTls(cfg.peerTLS, 'peer-');
+    this.transport = new PeerTransport(this.peerHandler(), log.child('peer'), { tls: peerTls });
     this.ids = new IdGenerator(this.memberId);
     this.leaseIds = new LeaseIdGenerator(this.memberId);
     metrics.onScrape(() => {
@@ -255,6 +258,7 @@ export class StoreNode implements EtcdBackend {
     metrics: Metrics,
     lock: DataDirLock,
   ): Promise<StoreNode> {
+    const peerTls = loadTls(cfg.peerTLS, 'peer-');
     const memberDir = join(cfg.dataDir, 'member');
     const walDir = join(memberDir, 'wal');
     const snapDir = join(memberDir, 'snap');
@@ -363,7 +367,9 @@ export class StoreNode implements EtcdBackend {
       const peerURLs = [...cfg.initialCluster]
         .filter(([name]) => name !== cfg.name)
         .flatMap(([, urls]) => urls);
-      membership = Membership.fromJSON(await fetchMembership(peerURLs, 5_000));
+      membership = Membership.fromJSON(
+        await fetchMembership(peerURLs, 5_000, peerTls ? clientOptions(peerTls) : undefined),
+      );
       const mine = [...cfg.initialAdvertisePeerURLs].sort().join(',');
       const self = [...membership.members.values()].find((m) => [...m.peerURLs].sort().join(',') === mine);
       if (!self) {
@@ -1311,10 +1317,11 @@ export class StoreNode implements EtcdBackend {
    * carries no token (every check then answers etcd's "user name is empty"); an unknown or expired token
    * is etcd's "invalid auth token", which makes etcd clients authenticate again.
    */
-  authInfo(token: string | undefined): AuthInfo | undefined {
+  authInfo(token: string | undefined, commonName?: string): AuthInfo | undefined {
     const auth = this.sm.auth;
     if (!auth.enabled) return undefined;
-    if (token === undefined) return { username: '', revision: 0 };
+    // Without a token, a verified client certificate's common name is the user (--client-cert-auth).
+    if (token === undefined) return { username: commonName ?? '', revision: commonName ? auth.revision : 0 };
     const user = this.sm.tokens.user(token);
     if (user === undefined) throw AuthErrors.invalidAuthToken();
     return { username: user, revision: auth.revision };

@@ -37,6 +37,11 @@ export interface StartStoreOptions {
   name?: string;
   /** Do not wait until it serves (for tests that expect it to fail). */
   noWait?: boolean;
+  /**
+   * Serve the client URL over TLS with --client-cert-auth, from certificates in this folder (see
+   * makeTestCerts: server.crt/key, ca.crt); etcdctl() then presents `root`'s certificate.
+   */
+  tlsDir?: string;
 }
 
 // test/support kills its children when the test process exits normally; a test process stopped by a
@@ -60,7 +65,17 @@ export async function startStore(opts: StartStoreOptions = {}): Promise<StorePro
   const tmp = opts.dataDir ? undefined : tempDir('store-');
   const dataDir = opts.dataDir ?? join(tmp!.path, 'data');
   const name = opts.name ?? 's1';
-  const endpoint = `http://127.0.0.1:${client}`;
+  const endpoint = `${opts.tlsDir ? 'https' : 'http'}://127.0.0.1:${client}`;
+  const cert = (f: string) => join(opts.tlsDir!, f);
+  const tlsArgs = opts.tlsDir
+    ? [
+        ...['--cert-file', cert('server.crt'), '--key-file', cert('server.key')],
+        ...['--trusted-ca-file', cert('ca.crt'), '--client-cert-auth'],
+      ]
+    : [];
+  const ctlTls = opts.tlsDir
+    ? ['--cacert', cert('ca.crt'), '--cert', cert('root.crt'), '--key', cert('root.key')]
+    : [];
   const metricsURL = `http://127.0.0.1:${metrics}`;
   const args = [
     ...nodeFlagsOf(join(BIN, 'store')),
@@ -81,6 +96,7 @@ export async function startStore(opts: StartStoreOptions = {}): Promise<StorePro
     `${name}=http://127.0.0.1:${peer}`,
     '--listen-metrics-urls',
     metricsURL,
+    ...tlsArgs,
     ...(opts.extraArgs ?? []),
   ];
   const s: StoreProcess = {
@@ -96,6 +112,7 @@ export async function startStore(opts: StartStoreOptions = {}): Promise<StorePro
           ...(a.some((x) => x.startsWith('--endpoints')) ? [] : ['--endpoints', endpoint]),
           '--dial-timeout=5s',
           '--command-timeout=15s',
+          ...(a.some((x) => x.startsWith('--cert')) ? [] : ctlTls),
           ...a,
         ],
         {

@@ -1,7 +1,7 @@
 // Helpers for end-to-end tests: free loopback ports, temp dirs, child processes we own, and waiting for
 // a condition with a deadline (never a bare sleep).
 import { spawn, type ChildProcess, execFile } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -203,4 +203,45 @@ export async function startRealEtcd(
       dir?.remove();
     },
   };
+}
+
+/**
+ * A test CA and certificates signed by it, made with openssl in `dir`: `<name>.crt`/`<name>.key` for each
+ * name (the name is the certificate's common name; each is valid for 127.0.0.1 and localhost, as server
+ * and as client), and `ca.crt`. Also `stranger.crt`/`stranger.key`, signed by another CA.
+ */
+export async function makeTestCerts(dir: string, names: string[]): Promise<void> {
+  const ssl = async (...args: string[]) => {
+    const r = await run('openssl', args, { cwd: dir });
+    if (r.code !== 0) throw new Error(`openssl ${args.join(' ')}: ${r.stderr}`);
+  };
+  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
+  writeFileSync(
+    join(dir, 'leaf.ext'),
+    'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth,clientAuth\n',
+  );
+  for (const ca of ['ca', 'other-ca']) {
+    await ssl(
+      'req',
+      '-x509',
+      ...ec,
+      '-keyout',
+      `${ca}.key`,
+      '-out',
+      `${ca}.crt`,
+      '-days',
+      '2',
+      '-subj',
+      `/CN=${ca}`,
+    );
+  }
+  const leaf = async (name: string, ca: string) => {
+    await ssl('req', ...ec, '-keyout', `${name}.key`, '-out', `${name}.csr`, '-subj', `/CN=${name}`);
+    await ssl(
+      ...['x509', '-req', '-in', `${name}.csr`, '-CA', `${ca}.crt`, '-CAkey', `${ca}.key`],
+      ...['-CAcreateserial', '-out', `${name}.crt`, '-days', '2', '-extfile', 'leaf.ext'],
+    );
+  };
+  for (const n of names) await leaf(n, 'ca');
+  await leaf('stranger', 'other-ca');
 }

@@ -1,7 +1,9 @@
 // The peer transport: one long-lived TCP connection per peer for Raft messages (and calls forwarded to the
 // leader), a separate connection per snapshot transfer, a handshake that checks the cluster id and that the
 // caller is a member, bounded send buffers, and reconnects with backoff.
-import { createServer, connect, type Server, type Socket } from 'node:net';
+import { createServer, type Server, type Socket } from 'node:net';
+import * as tls from 'node:tls';
+import { clientOptions, dial, serverOptions, type TlsMaterial } from '../tls.js';
 import type { Logger } from '../../../common/index.js';
 import type { Message, NodeId } from '../../raft/index.js';
 import type { Transport } from '../transport.js';
@@ -111,7 +113,7 @@ class Peer {
     if (this.closed) return;
     const url = this.urls[this.urlIndex++ % this.urls.length]!;
     const { host, port } = hostPort(url);
-    const s = connect({ host, port, noDelay: true });
+    const s = dial(url, host, port, this.t.tlsClient);
     this.socket = s;
     const reader = new FrameReader(MAX_MESSAGE_FRAME);
     let rejected = false;
@@ -217,14 +219,20 @@ export class PeerTransport implements Transport {
   private closed = false;
 
   private readonly snapshotStallMs: number;
+  /** How this member dials https peer URLs (its --peer-cert-file as client certificate), if it has TLS. */
+  readonly tlsClient: tls.ConnectionOptions | undefined;
 
   constructor(
     readonly handler: PeerHandler,
     readonly log: Logger,
-    opts: { snapshotStallMs?: number } = {},
+    opts: { snapshotStallMs?: number; tls?: TlsMaterial } = {},
   ) {
     this.snapshotStallMs = opts.snapshotStallMs ?? SNAPSHOT_STALL_MS;
+    this.tls = opts.tls;
+    this.tlsClient = opts.tls ? clientOptions(opts.tls) : undefined;
   }
+
+  private readonly tls: TlsMaterial | undefined;
 
   hello(purpose: Purpose, to: NodeId): Hello {
     const h = this.handler;
@@ -242,7 +250,18 @@ export class PeerTransport implements Transport {
   async listen(urls: string[]): Promise<void> {
     for (const u of urls) {
       const { host, port } = hostPort(u);
-      const srv = createServer((s) => this.accept(s));
+      let srv: Server;
+      if (u.startsWith('https:')) {
+        if (!this.tls) throw new Error(`${u}: an https peer URL needs --peer-cert-file and --peer-key-file`);
+        srv = tls.createServer(serverOptions(this.tls), (s) => this.accept(s));
+        // A peer that fails the handshake (no certificate, or one no trusted CA signed) never gets a frame in.
+        srv.on('tlsClientError', (err, s) =>
+          this.log.warn('rejected a peer connection: TLS handshake failed', {
+            remote: s.remoteAddress,
+            error: err.message,
+          }),
+        );
+      } else srv = createServer((s) => this.accept(s));
       await new Promise<void>((resolve, reject) => {
         srv.once('error', reject);
         srv.listen(port, host, () => {
@@ -334,7 +353,7 @@ export class PeerTransport implements Transport {
     const data = m.snapshot!.data;
     const to = m.to;
     const { host, port } = hostPort(p.urls[0]!);
-    const s = connect({ host, port, noDelay: true });
+    const s = dial(p.urls[0]!, host, port, this.tlsClient);
     const reader = new FrameReader(MAX_MESSAGE_FRAME);
     let done = false;
     const t0 = Date.now();
@@ -572,7 +591,11 @@ const JOIN_GRACE_MS = 1_000;
  * that applied the most wins: a member that lags (one that just joined itself) may not have applied the
  * latest changes, and could still list a removed member under the joiner's peer URLs.
  */
-export async function fetchMembership(urls: string[], timeoutMs: number): Promise<unknown> {
+export async function fetchMembership(
+  urls: string[],
+  timeoutMs: number,
+  tlsClient?: tls.ConnectionOptions,
+): Promise<unknown> {
   const errors: string[] = [];
   const answers: { url: string; v: { appliedIndex?: number } }[] = [];
   await new Promise<void>((done) => {
@@ -586,7 +609,7 @@ export async function fetchMembership(urls: string[], timeoutMs: number): Promis
     };
     if (pending === 0) done();
     for (const u of urls) {
-      askMembership(u, timeoutMs).then(
+      askMembership(u, timeoutMs, tlsClient).then(
         (v) => {
           answers.push({ url: u, v: v as { appliedIndex?: number } });
           grace ??= setTimeout(done, JOIN_GRACE_MS);
@@ -605,10 +628,10 @@ export async function fetchMembership(urls: string[], timeoutMs: number): Promis
   return answers[0]!.v;
 }
 
-function askMembership(u: string, timeoutMs: number): Promise<unknown> {
+function askMembership(u: string, timeoutMs: number, tlsClient?: tls.ConnectionOptions): Promise<unknown> {
   return new Promise((resolve, reject) => {
     const { host, port } = hostPort(u);
-    const s = connect({ host, port });
+    const s = dial(u, host, port, tlsClient);
     const reader = new FrameReader(MAX_MESSAGE_FRAME);
     const timer = setTimeout(() => s.destroy(new Error('timed out')), timeoutMs);
     s.on('connect', () =>
