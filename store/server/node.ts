@@ -126,6 +126,8 @@ const MAX_PENDING_READS = 100_000;
 const MAX_GAP_BETWEEN_APPLY_AND_COMMIT = 5000;
 /** Lease expiry is checked this often on the leader. */
 const LEASE_CHECK_MS = 500;
+/** How often expired auth tokens are dropped. */
+const TOKEN_SWEEP_MS = 30_000;
 /** Members outside the membership this member keeps addresses for (see `remotes`). */
 const MAX_REMOTES = 16;
 const MAX_ENTRY_BYTES_PER_MSG = 1024 * 1024;
@@ -182,6 +184,7 @@ export class StoreNode implements EtcdBackend {
   private tickTimer: NodeJS.Timeout | undefined;
   private leaseTimer: NodeJS.Timeout | undefined;
   private progressTimer: NodeJS.Timeout | undefined;
+  private tokenTimer: NodeJS.Timeout | undefined;
   private leaderWaiters: { resolve(): void; reject(e: unknown): void; timer: NodeJS.Timeout }[] = [];
   private watchStreams = 0;
   private readonly loopIdle: Promise<void>[] = [];
@@ -507,6 +510,8 @@ export class StoreNode implements EtcdBackend {
       this.expireWaiters();
     }, this.cfg.heartbeatIntervalMs);
     this.leaseTimer = setInterval(() => this.checkLeases(), LEASE_CHECK_MS);
+    // Auth tokens nobody uses again (etcdctl logs in on every run) are dropped once expired.
+    this.tokenTimer = setInterval(() => this.sm.tokens.sweep(), TOKEN_SWEEP_MS);
     // Watchers that asked for progress_notify get a bookmark when idle (etcd: every 10 minutes).
     this.progressTimer = setInterval(
       () => this.sm.watchable.progressNotify(),
@@ -1863,6 +1868,7 @@ export class StoreNode implements EtcdBackend {
     clearInterval(this.tickTimer);
     clearInterval(this.leaseTimer);
     clearInterval(this.progressTimer);
+    clearInterval(this.tokenTimer);
     this.compactor.stop();
     await Promise.allSettled([...this.loopIdle]);
     for (const [, w] of this.waiters) w.reject(ServerErrors.stopped());

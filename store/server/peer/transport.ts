@@ -1,4 +1,4 @@
-// The peer transport: one long-lived TCP connection per peer for Raft messages (and calls forwarded to the
+// The peer transport: one long-lived TCP (or, for https peer URLs, TLS) connection per peer for Raft messages (and calls forwarded to the
 // leader), a separate connection per snapshot transfer, a handshake that checks the cluster id and that the
 // caller is a member, bounded send buffers, and reconnects with backoff.
 import { createServer, type Server, type Socket } from 'node:net';
@@ -219,6 +219,8 @@ export class PeerTransport implements Transport {
   private closed = false;
 
   private readonly snapshotStallMs: number;
+  /** This member's peer certificate, key and CAs (--peer-cert-file ...), if it has them. */
+  private readonly tls: TlsMaterial | undefined;
   /** How this member dials https peer URLs (its --peer-cert-file as client certificate), if it has TLS. */
   readonly tlsClient: tls.ConnectionOptions | undefined;
 
@@ -231,8 +233,6 @@ export class PeerTransport implements Transport {
     this.tls = opts.tls;
     this.tlsClient = opts.tls ? clientOptions(opts.tls) : undefined;
   }
-
-  private readonly tls: TlsMaterial | undefined;
 
   hello(purpose: Purpose, to: NodeId): Hello {
     const h = this.handler;
