@@ -17,7 +17,14 @@ import {
   type WriteTxn,
 } from '../mvcc/index.js';
 import { Lessor, NO_LEASE } from '../lease/index.js';
-import { AuthErrors, AuthStore, SimpleTokens, type AuthDump, type AuthInfo } from '../auth/index.js';
+import {
+  AuthErrors,
+  AuthStore,
+  SimpleTokens,
+  type AuthDump,
+  type AuthInfo,
+  type TokenProvider,
+} from '../auth/index.js';
 import { EtcdError, Errors, toEtcdError } from './errors.js';
 import { checkDelete, checkPut, checkRange, checkTxn } from './validate.js';
 import {
@@ -88,6 +95,8 @@ export interface StateMachineOptions {
   watch?: WatchableStoreOptions;
   /** How long an unused auth token lives, in ms (etcd --auth-token-ttl; default 300 s). */
   authTokenTtlMs?: number;
+  /** The token kind (default: simple tokens with authTokenTtlMs). */
+  tokens?: TokenProvider;
 }
 
 /** What applying one entry produced: a response, an error for the client, or nothing (replayed entry). */
@@ -108,7 +117,7 @@ export class StateMachine {
   /** Users, roles and permissions (replicated). */
   readonly auth = new AuthStore();
   /** This member's auth tokens (not replicated as state: each member registers them as it applies logins). */
-  readonly tokens: SimpleTokens;
+  readonly tokens: TokenProvider;
   clusterId: bigint;
   memberId: bigint;
   /** Term written into response headers (the server keeps it current). */
@@ -123,7 +132,7 @@ export class StateMachine {
     this.kv = new MvccStore();
     this.watchable = new WatchableStore(this.kv, opts.watch);
     this.lessor = new Lessor({ now: opts.now, minTtl: opts.minLeaseTtl });
-    this.tokens = new SimpleTokens(opts.authTokenTtlMs ?? 300_000, opts.now);
+    this.tokens = opts.tokens ?? new SimpleTokens(opts.authTokenTtlMs ?? 300_000, opts.now);
     this.clusterId = opts.clusterId ?? 0n;
     this.memberId = opts.memberId ?? 0n;
     const q = opts.quotaBackendBytes ?? 0;
@@ -414,9 +423,7 @@ export class StateMachine {
   private applyAuthenticate(index: number, a: { name: string; simpleToken: string }): { token: string } {
     if (!this.auth.enabled) throw AuthErrors.authNotEnabled();
     if (!this.auth.hasUser(a.name)) throw AuthErrors.authFailed();
-    const token = `${a.simpleToken}.${index}`;
-    this.tokens.assign(token, a.name);
-    return { token };
+    return { token: this.tokens.assign(a.simpleToken, index, a.name, this.auth.revision) };
   }
 
   private applyAuthChange(req: RaftRequest): Record<string, never> {

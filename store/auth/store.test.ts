@@ -1,6 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { AuthStore, PermType, SimpleTokens, type AuthInfo } from './index.js';
+import { generateKeyPairSync } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { AuthStore, JwtTokens, PermType, SimpleTokens, parseTokenOptions, type AuthInfo } from './index.js';
 import { BinaryReader, BinaryWriter } from '../mvcc/index.js';
 import { StateMachine, decodeRequest, encodeRequest, type RaftRequest } from '../apply/index.js';
 
@@ -109,7 +113,7 @@ test('user and role changes follow etcd: its errors, its guards on root, and gra
   const before = a.revision;
   a.enable();
   a.enable(); // already on: no change
-  assert.equal(a.revision, before + 1);
+  assert.equal(a.revision, before, 'as etcd: enabling does not move the auth revision');
   assert.equal(
     message(() => a.userAdd('root', 'h', false)),
     'etcdserver: user name already exists',
@@ -230,13 +234,61 @@ test('the auth state survives its binary form, a state machine snapshot and an a
 test('simple tokens expire when unused for their TTL, and go with their user', () => {
   let now = 0;
   const t = new SimpleTokens(1000, () => now);
-  t.assign('a.1', 'alice');
-  t.assign('b.2', 'bob');
+  assert.equal(t.assign('abc', 7, 'alice'), 'abc.7');
+  t.assign('b', 2, 'bob');
   now = 900;
-  assert.equal(t.user('a.1'), 'alice', 'a use extends the lifetime');
+  assert.equal(t.info('abc.7')?.user, 'alice', 'a use extends the lifetime');
   now = 1500;
-  assert.equal(t.user('a.1'), 'alice');
-  assert.equal(t.user('b.2'), undefined, 'unused for longer than the TTL');
+  assert.equal(t.info('abc.7')?.user, 'alice');
+  assert.equal(t.info('b.2'), undefined, 'unused for longer than the TTL');
   t.invalidateUser('alice');
-  assert.equal(t.user('a.1'), undefined);
+  assert.equal(t.info('abc.7'), undefined);
+});
+
+test("JWT tokens carry etcd's claims, are checked by signature and expiry, for RS256, PS256 and ES256", () => {
+  const dir = mkdtempSync(join(tmpdir(), 'jwt-'));
+  try {
+    for (const [method, type, opts] of [
+      ['RS256', 'rsa', { modulusLength: 2048 }],
+      ['PS256', 'rsa', { modulusLength: 2048 }],
+      ['ES256', 'ec', { namedCurve: 'P-256' }],
+    ] as const) {
+      const { publicKey, privateKey } = generateKeyPairSync(type as 'rsa', {
+        ...(opts as { modulusLength: number }),
+        publicKeyEncoding: { type: 'spki', format: 'pem' },
+        privateKeyEncoding: { type: 'pkcs8', format: 'pem' },
+      });
+      writeFileSync(join(dir, 'pub.pem'), publicKey);
+      writeFileSync(join(dir, 'priv.pem'), privateKey);
+      let now = 1_000_000;
+      const o = parseTokenOptions(
+        `jwt,pub-key=${join(dir, 'pub.pem')},priv-key=${join(dir, 'priv.pem')},sign-method=${method},ttl=10s`,
+        (v) => (v === '10s' ? 10_000 : undefined),
+      );
+      const t = new JwtTokens(o, () => now);
+      const token = t.assign('ignored', 9, 'alice', 4);
+      const [h, p] = token
+        .split('.')
+        .slice(0, 2)
+        .map((x) => JSON.parse(Buffer.from(x, 'base64url').toString() || 'null'));
+      assert.deepEqual(h, { alg: method, typ: 'JWT' });
+      assert.deepEqual(p, { exp: 1010, revision: 4, username: 'alice' });
+      assert.deepEqual(t.info(token), { user: 'alice', revision: 4 });
+      // Another member with only the public key checks it too.
+      const verifier = new JwtTokens({ ...o, privKey: undefined }, () => now);
+      assert.deepEqual(verifier.info(token), { user: 'alice', revision: 4 });
+      const forged = token.replace(
+        /\.[^.]+\./,
+        `.${Buffer.from(JSON.stringify({ ...p, username: 'root' })).toString('base64url')}.`,
+      );
+      assert.equal(t.info(forged), undefined, `${method}: a changed claim breaks the signature`);
+      assert.equal(t.info('abc.1'), undefined);
+      now += 10_000;
+      assert.equal(t.info(token), undefined, `${method}: expired`);
+    }
+    assert.throws(() => parseTokenOptions('jwt,pub-key=x', () => 1), /sign-method/);
+    assert.throws(() => parseTokenOptions('oauth', () => 1), /unknown token type "oauth"/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

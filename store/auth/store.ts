@@ -69,8 +69,8 @@ export class AuthStore {
     const root = this.users.get(ROOT);
     if (!root) throw AuthErrors.rootUserNotExist();
     if (!root.roles.includes(ROOT)) throw AuthErrors.rootRoleNotExist();
+    // As etcd: turning auth on leaves the auth revision where it is (turning it off moves it).
     this.enabledFlag = true;
-    this.rev++;
   }
 
   disable(): void {

@@ -3,6 +3,7 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { parseGoDuration, parseLogLevel, type LogLevel } from '../../common/index.js';
 import { parseInitialCluster, parseURLs } from './members.js';
 import type { TlsFiles } from './tls.js';
+import { parseTokenOptions, type TokenOptions } from '../auth/index.js';
 
 export interface StoreConfig {
   name: string;
@@ -43,7 +44,9 @@ export interface StoreConfig {
   watchProgressNotifyIntervalMs: number;
   /** Bound on a request's wait for commit + apply before `etcdserver: request timed out`. */
   requestTimeoutMs: number;
-  /** How long an unused auth token lives (etcd --auth-token-ttl, seconds on the command line). */
+  /** --auth-token: simple tokens, or JWT with its keys, sign method and lifetime. */
+  authToken: TokenOptions;
+  /** How long an unused simple token lives (etcd --auth-token-ttl, seconds on the command line). */
   authTokenTtlMs: number;
   /** bcrypt cost for new passwords (etcd --bcrypt-cost, 4-31). */
   bcryptCost: number;
@@ -185,9 +188,10 @@ export function parseConfig(argv: string[], onExit?: (code: number) => never): S
     .option('--peer-trusted-ca-file <path>', 'path to the peer server TLS trusted CA file')
     .option('--peer-client-cert-auth', 'enable peer client cert authentication', false)
     .addOption(
-      new Option('--auth-token <type>', 'v3 authentication token type (only simple tokens)')
-        .choices(['simple'])
-        .default('simple'),
+      new Option(
+        '--auth-token <type>',
+        "v3 authentication token type and its options: 'simple', or 'jwt,pub-key=P,priv-key=K,sign-method=RS256,ttl=5m'",
+      ).default('simple'),
     )
     .option(
       '--auth-token-ttl <seconds>',
@@ -338,6 +342,7 @@ export function parseConfig(argv: string[], onExit?: (code: number) => never): S
       quotaBackendBytes: quota,
       maxRequestBytes: o.maxRequestBytes,
       maxTxnOps: o.maxTxnOps,
+      authToken: parseTokenOptions(o.authToken, parseGoDuration),
       authTokenTtlMs: o.authTokenTtl * 1000,
       bcryptCost: o.bcryptCost,
       clientTLS,

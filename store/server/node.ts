@@ -59,7 +59,7 @@ import { fromEtcdDb, isBoltFile, toEtcdDbAsync } from '../backup/etcd-db.js';
 import { AutoCompactor } from './compactor.js';
 import { clientOptions, loadTls } from './tls.js';
 import bcrypt from 'bcryptjs';
-import { AuthErrors, ROOT, tokenPrefix, type AuthInfo, type Permission } from '../auth/index.js';
+import { AuthErrors, JwtTokens, ROOT, tokenPrefix, type AuthInfo, type Permission } from '../auth/index.js';
 
 /** Node ids in Raft are the member id in etcd's 16-hex-digit form. */
 export function nodeIdOf(memberId: bigint): string {
@@ -271,6 +271,7 @@ export class StoreNode implements EtcdBackend {
       quotaBackendBytes: cfg.quotaBackendBytes,
       maxTxnOps: cfg.maxTxnOps,
       authTokenTtlMs: cfg.authTokenTtlMs,
+      tokens: cfg.authToken.kind === 'jwt' ? new JwtTokens(cfg.authToken) : undefined,
     });
     const storage = new MemoryStorage();
     let membership: Membership;
@@ -1327,9 +1328,9 @@ export class StoreNode implements EtcdBackend {
     if (!auth.enabled) return undefined;
     // Without a token, a verified client certificate's common name is the user (--client-cert-auth).
     if (token === undefined) return { username: commonName ?? '', revision: commonName ? auth.revision : 0 };
-    const user = this.sm.tokens.user(token);
-    if (user === undefined) throw AuthErrors.invalidAuthToken();
-    return { username: user, revision: auth.revision };
+    const t = this.sm.tokens.info(token);
+    if (t === undefined) throw AuthErrors.invalidAuthToken();
+    return { username: t.user, revision: t.revision ?? auth.revision };
   }
 
   /** Snapshot, defragment, hash and move-leader need the root role; etcd 3.4 answers others as below. */
