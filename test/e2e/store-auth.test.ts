@@ -153,6 +153,49 @@ async function setUp(s: { etcdctl: StoreProcess['etcdctl'] }): Promise<void> {
   }
 }
 
+/**
+ * `bin/store snapshot restore` of a backup into a new data dir, and that bin/store started; resolves once it
+ * serves root, with etcdctl against it.
+ */
+async function restoreInto(
+  file: string,
+  dataDir: string,
+): Promise<{ proc: Proc; ctl: (args: string[]) => ReturnType<typeof run> }> {
+  const [client, peer] = await freePorts(2);
+  const member = [
+    '--name',
+    'r',
+    '--initial-cluster',
+    `r=${url(peer!)}`,
+    '--initial-advertise-peer-urls',
+    url(peer!),
+  ];
+  const r = await run(process.execPath, [
+    join(BIN, 'store'),
+    'snapshot',
+    'restore',
+    file,
+    '--data-dir',
+    dataDir,
+    ...member,
+  ]);
+  assert.equal(r.code, 0, r.stderr);
+  const proc = startProcess(process.execPath, [
+    join(BIN, 'store'),
+    ...['--data-dir', dataDir, '--listen-client-urls', url(client!), '--advertise-client-urls', url(client!)],
+    ...['--listen-peer-urls', url(peer!), ...member, ...FAST],
+  ]);
+  const ctl = (args: string[]) => run('etcdctl', ['--endpoints', url(client!), ...args]);
+  await waitFor(
+    'the restored bin/store to serve',
+    async () => (await ctl([...ROOT, 'get', 'x'])).code === 0,
+    {
+      timeoutMs: 20_000,
+    },
+  );
+  return { proc, ctl };
+}
+
 async function expectAuthWorks(ctl: StoreProcess['etcdctl']): Promise<void> {
   const put = await ctl([...ALICE, 'put', 'app/k', 'v']);
   assert.equal(put.code, 0, put.stderr);
@@ -194,46 +237,9 @@ test(
       assert.match((await s.etcdctl(['snapshot', 'save', file])).stderr, /user name is empty/);
       const saved = await s.etcdctl([...ROOT, 'snapshot', 'save', file]);
       assert.equal(saved.code, 0, saved.stderr);
-      const [client, peer] = await freePorts(2);
-      const dataDir = join(tmp.path, 'restored');
-      const member = [
-        '--name',
-        'r',
-        '--initial-cluster',
-        `r=${url(peer!)}`,
-        '--initial-advertise-peer-urls',
-        url(peer!),
-      ];
-      const r = await run(process.execPath, [
-        join(BIN, 'store'),
-        'snapshot',
-        'restore',
-        file,
-        '--data-dir',
-        dataDir,
-        ...member,
-      ]);
-      assert.equal(r.code, 0, r.stderr);
-      restored = startProcess(process.execPath, [
-        join(BIN, 'store'),
-        ...[
-          '--data-dir',
-          dataDir,
-          '--listen-client-urls',
-          url(client!),
-          '--advertise-client-urls',
-          url(client!),
-        ],
-        ...['--listen-peer-urls', url(peer!), ...member, ...FAST],
-      ]);
-      const ctl = (args: string[]) => run('etcdctl', ['--endpoints', url(client!), ...args]);
-      await waitFor(
-        'the restored bin/store to serve',
-        async () => (await ctl([...ROOT, 'get', 'x'])).code === 0,
-        {
-          timeoutMs: 20_000,
-        },
-      );
+      const back = await restoreInto(file, join(tmp.path, 'restored'));
+      restored = back.proc;
+      const ctl = back.ctl;
       await expectAuthWorks(ctl);
     } finally {
       await restored?.kill('SIGTERM');
@@ -258,46 +264,10 @@ test(
         (await run('etcdctl', ['--endpoints', etcd.endpoint, ...ROOT, 'snapshot', 'save', file])).code,
         0,
       );
-      const [client, peer, peer2] = await freePorts(3);
-      const member = [
-        '--name',
-        'r',
-        '--initial-cluster',
-        `r=${url(peer!)}`,
-        '--initial-advertise-peer-urls',
-        url(peer!),
-      ];
-      const dataDir = join(tmp.path, 'store');
-      const r = await run(process.execPath, [
-        join(BIN, 'store'),
-        'snapshot',
-        'restore',
-        file,
-        '--data-dir',
-        dataDir,
-        ...member,
-      ]);
-      assert.equal(r.code, 0, r.stderr);
-      store = startProcess(process.execPath, [
-        join(BIN, 'store'),
-        ...[
-          '--data-dir',
-          dataDir,
-          '--listen-client-urls',
-          url(client!),
-          '--advertise-client-urls',
-          url(client!),
-        ],
-        ...['--listen-peer-urls', url(peer!), ...member, ...FAST],
-      ]);
-      const ours = (args: string[]) => run('etcdctl', ['--endpoints', url(client!), ...args]);
-      await waitFor(
-        'the restored bin/store to serve',
-        async () => (await ours([...ROOT, 'get', 'x'])).code === 0,
-        {
-          timeoutMs: 20_000,
-        },
-      );
+      const ourStore = await restoreInto(file, join(tmp.path, 'store'));
+      store = ourStore.proc;
+      const ours = ourStore.ctl;
+      const [peer2] = await freePorts(1);
       // etcd's bcrypt hashes check here, and the role's permissions hold.
       await expectAuthWorks(ours);
 
