@@ -152,7 +152,7 @@ test(
     const certs = tempDir('store-tls-');
     await makeTestCerts(certs.path, ['server', 'root']);
     const c = (f: string) => join(certs.path, f);
-    const ports = await freePorts(6);
+    const ports = await freePorts(8);
     const names = ['t0', 't1', 't2'];
     const peer = (i: number) => `https://127.0.0.1:${ports[2 * i + 1]}`;
     const client = (i: number) => `http://127.0.0.1:${ports[2 * i]}`;
@@ -160,21 +160,19 @@ test(
     const procs: Proc[] = [];
     const ctl = (i: number, ...args: string[]) =>
       run('etcdctl', ['--endpoints', client(i), '--dial-timeout=3s', '--command-timeout=10s', ...args]);
+    const member = (i: number, name: string, cluster: string, state: string) =>
+      startProcess(process.execPath, [
+        ...nodeFlagsOf(join(BIN, 'store')),
+        join(BIN, 'store'),
+        ...['--name', name, '--data-dir', join(certs.path, name)],
+        ...['--listen-client-urls', client(i), '--advertise-client-urls', client(i)],
+        ...['--listen-peer-urls', peer(i), '--initial-advertise-peer-urls', peer(i)],
+        ...['--initial-cluster', cluster, '--initial-cluster-state', state],
+        ...['--peer-cert-file', c('server.crt'), '--peer-key-file', c('server.key')],
+        ...['--peer-trusted-ca-file', c('ca.crt'), '--peer-client-cert-auth'],
+      ]);
     try {
-      names.forEach((name, i) => {
-        procs.push(
-          startProcess(process.execPath, [
-            ...nodeFlagsOf(join(BIN, 'store')),
-            join(BIN, 'store'),
-            ...['--name', name, '--data-dir', join(certs.path, name)],
-            ...['--listen-client-urls', client(i), '--advertise-client-urls', client(i)],
-            ...['--listen-peer-urls', peer(i), '--initial-advertise-peer-urls', peer(i)],
-            ...['--initial-cluster', initial],
-            ...['--peer-cert-file', c('server.crt'), '--peer-key-file', c('server.key')],
-            ...['--peer-trusted-ca-file', c('ca.crt'), '--peer-client-cert-auth'],
-          ]),
-        );
-      });
+      names.forEach((name, i) => procs.push(member(i, name, initial, 'new')));
       await waitFor(
         'the TLS cluster to serve on every member',
         async () => {
@@ -187,6 +185,19 @@ test(
       for (const i of [1, 2]) assert.match((await ctl(i, 'get', 'k')).stdout, /over-tls/, `member ${i}`);
       const members = await ctl(1, 'member', 'list');
       assert.equal(members.stdout.match(/https:\/\/127\.0\.0\.1/g)?.length, 3, members.stdout);
+
+      // A fourth member joins over TLS: it learns the membership from its peers, then catches up.
+      const added = await ctl(0, 'member', 'add', 't3', '--peer-urls', peer(3));
+      assert.equal(added.code, 0, added.stderr);
+      procs.push(member(3, 't3', `${initial},t3=${peer(3)}`, 'existing'));
+      await waitFor(
+        'the joined member to serve the key',
+        async () => /over-tls/.test((await ctl(3, 'get', 'k')).stdout),
+        {
+          timeoutMs: 30_000,
+          intervalMs: 300,
+        },
+      );
 
       // A process holding a certificate from another CA cannot pass as a peer: the member ends the handshake
       // (with TLS 1.3 the client learns it on its first read) and logs why.
