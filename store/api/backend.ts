@@ -90,7 +90,7 @@ export interface EtcdBackend {
    * The caller behind a token (or, without one, the common name of its verified client certificate):
    * undefined while auth is off; throws "invalid auth token".
    */
-  authInfo(token: string | undefined, commonName?: string): AuthInfo | undefined;
+  authInfo(token: string | undefined, commonName?: () => string | undefined): AuthInfo | undefined;
   /** Throws unless the caller has the root role (when auth is on), as Maintenance's admin calls need. */
   checkAdmin(who: AuthInfo | undefined): void;
   watchPermitted(who: AuthInfo | undefined, key: Buffer, rangeEnd?: Buffer): boolean;

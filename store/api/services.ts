@@ -145,8 +145,9 @@ export class EtcdGrpcServer {
    * common name. Not for the JSON gateway's calls, whose certificate is this member's own, as in etcd.
    */
   private caller(call: UnaryCall | StreamCall): AuthInfo | undefined {
-    const cn = call.metadata(GATEWAY_HEADER) ? undefined : call.commonName();
-    return this.backend.authInfo(call.metadata('token'), cn);
+    return this.backend.authInfo(call.metadata('token'), () =>
+      call.metadata(GATEWAY_HEADER) ? undefined : call.commonName(),
+    );
   }
 
   private observe(service: string, method: string, type: string, code: number, t0: bigint): void {

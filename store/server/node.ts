@@ -1323,11 +1323,14 @@ export class StoreNode implements EtcdBackend {
    * carries no token (every check then answers etcd's "user name is empty"); an unknown or expired token
    * is etcd's "invalid auth token", which makes etcd clients authenticate again.
    */
-  authInfo(token: string | undefined, commonName?: string): AuthInfo | undefined {
+  authInfo(token: string | undefined, commonName?: () => string | undefined): AuthInfo | undefined {
     const auth = this.sm.auth;
     if (!auth.enabled) return undefined;
-    // Without a token, a verified client certificate's common name is the user (--client-cert-auth).
-    if (token === undefined) return { username: commonName ?? '', revision: commonName ? auth.revision : 0 };
+    if (token === undefined) {
+      // Without a token, a verified client certificate's common name is the user (--client-cert-auth).
+      const cn = commonName?.();
+      return { username: cn ?? '', revision: cn ? auth.revision : 0 };
+    }
     const t = this.sm.tokens.info(token);
     if (t === undefined) throw AuthErrors.invalidAuthToken();
     return { username: t.user, revision: t.revision ?? auth.revision };
@@ -1360,6 +1363,7 @@ export class StoreNode implements EtcdBackend {
    * member knows it.
    */
   async authenticate(name: string, password: string): Promise<string> {
+    this.refuseOnLearner();
     this.checkServing();
     const auth = this.sm.auth;
     if (!auth.enabled) throw AuthErrors.authNotEnabled();
@@ -1420,6 +1424,7 @@ export class StoreNode implements EtcdBackend {
 
   /** A user's roles: for the root role, or for the user asking about itself. Linearizable, as a Range. */
   async userGet(name: string, who?: AuthInfo): Promise<string[]> {
+    this.refuseOnLearner();
     await this.readBarrier();
     try {
       this.sm.auth.checkAdmin(who);
@@ -1431,6 +1436,7 @@ export class StoreNode implements EtcdBackend {
 
   /** A role's permissions: for the root role, or for a user that has the role. */
   async roleGet(role: string, who?: AuthInfo): Promise<Permission[]> {
+    this.refuseOnLearner();
     await this.readBarrier();
     try {
       this.sm.auth.checkAdmin(who);
@@ -1441,12 +1447,14 @@ export class StoreNode implements EtcdBackend {
   }
 
   async userList(who?: AuthInfo): Promise<string[]> {
+    this.refuseOnLearner();
     await this.readBarrier();
     this.sm.auth.checkAdmin(who);
     return this.sm.auth.userList();
   }
 
   async roleList(who?: AuthInfo): Promise<string[]> {
+    this.refuseOnLearner();
     await this.readBarrier();
     this.sm.auth.checkAdmin(who);
     return this.sm.auth.roleList();
