@@ -207,10 +207,14 @@ export async function startRealEtcd(
 
 /**
  * A test CA and certificates signed by it, made with openssl in `dir`: `<name>.crt`/`<name>.key` for each
- * name (the name is the certificate's common name; each is valid for 127.0.0.1 and localhost, as server
- * and as client), and `ca.crt`. Also `stranger.crt`/`stranger.key`, signed by another CA.
+ * name (the name is the certificate's common name; each is valid for `subjectAltName`, by default
+ * 127.0.0.1 and localhost, as server and as client), and `ca.crt`. Also `stranger.crt`/`stranger.key`, signed by another CA.
  */
-export async function makeTestCerts(dir: string, names: string[]): Promise<void> {
+export async function makeTestCerts(
+  dir: string,
+  names: string[],
+  subjectAltName = 'IP:127.0.0.1,DNS:localhost',
+): Promise<void> {
   const ssl = async (...args: string[]) => {
     const r = await run('openssl', args, { cwd: dir });
     if (r.code !== 0) throw new Error(`openssl ${args.join(' ')}: ${r.stderr}`);
@@ -218,7 +222,7 @@ export async function makeTestCerts(dir: string, names: string[]): Promise<void>
   const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
   writeFileSync(
     join(dir, 'leaf.ext'),
-    'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth,clientAuth\n',
+    `subjectAltName=${subjectAltName}\nextendedKeyUsage=serverAuth,clientAuth\n`,
   );
   for (const ca of ['ca', 'other-ca']) {
     await ssl(

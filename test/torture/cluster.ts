@@ -40,6 +40,8 @@ export interface ClusterOptions {
   peerDns?: string;
   /** The store's compiled entry point (default bin/store). */
   storeEntry?: string;
+  /** A folder with ca.crt and peer.crt/key (valid for *.torture): peers then talk TLS. */
+  peerTls?: string;
 }
 
 export class TortureCluster {
@@ -89,7 +91,7 @@ export class TortureCluster {
         name: `s${i}`,
         endpoint: `http://127.0.0.1:${client}`,
         metricsURL: `http://127.0.0.1:${metrics}`,
-        peerURL: `http://s${i}.torture:${advertised}`,
+        peerURL: `${this.opts.peerTls ? 'https' : 'http'}://s${i}.torture:${advertised}`,
         realPeerPort: peer,
         dataDir: join(this.dir.path, `s${i}-0`),
         proc: undefined,
@@ -139,7 +141,7 @@ export class TortureCluster {
       '--advertise-client-urls',
       m.endpoint,
       '--listen-peer-urls',
-      `http://127.0.0.1:${m.realPeerPort}`,
+      `${this.opts.peerTls ? 'https' : 'http'}://127.0.0.1:${m.realPeerPort}`,
       '--initial-advertise-peer-urls',
       m.peerURL,
       '--initial-cluster',
@@ -151,6 +153,13 @@ export class TortureCluster {
       '--log-level',
       // TORTURE_LOG_LEVEL=info shows membership changes and snapshots in a failing member's output.
       process.env.TORTURE_LOG_LEVEL ?? 'warn',
+      ...(this.opts.peerTls
+        ? [
+            ...['--peer-cert-file', join(this.opts.peerTls, 'peer.crt')],
+            ...['--peer-key-file', join(this.opts.peerTls, 'peer.key')],
+            ...['--peer-trusted-ca-file', join(this.opts.peerTls, 'ca.crt'), '--peer-client-cert-auth'],
+          ]
+        : []),
       ...(this.opts.extraArgs ?? []),
     ];
     if (m.proc) m.pastOutput.push(m.proc.output());

@@ -21,7 +21,8 @@ async function main(): Promise<void> {
     )
     .option('--out <dir>', 'where history.json and summary.json go (default: a temp dir)')
     .option('--no-freeze', 'run members from dist/ as it is, not from a private copy of the build')
-    .option('--quiet', 'no progress lines');
+    .option('--quiet', 'no progress lines')
+    .option('--peer-tls', 'members talk TLS to each other (test certificates made with openssl)');
   program.parse();
   const o = program.opts();
   const seed = o.seed !== undefined ? Number(o.seed) : Math.floor(Math.random() * 2 ** 31);
@@ -53,6 +54,7 @@ async function main(): Promise<void> {
     faults: parseFaults(o.faults),
     out,
     freeze: o.freeze !== false,
+    peerTls: !!o.peerTls,
     log: o.quiet ? undefined : (l) => console.error(`[${new Date().toISOString().slice(11, 23)}] ${l}`),
   });
   printSummary(summary);

@@ -3,7 +3,7 @@
 // the history and a summary to the output dir. Every process it starts is stopped before it returns.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { waitFor } from '../support/index.js';
+import { makeTestCerts, waitFor } from '../support/index.js';
 import {
   checkAgainstStore,
   checkLinearizable,
@@ -36,6 +36,8 @@ export interface TortureOptions {
   freeze?: boolean;
   /** Budget of the linearizability search. */
   checkTimeoutMs?: number;
+  /** Peers talk TLS (https peer URLs, --peer-client-cert-auth), through the same fault-injecting proxies. */
+  peerTls?: boolean;
 }
 
 export interface TortureSummary {
@@ -91,7 +93,17 @@ export async function runTorture(o: TortureOptions): Promise<TortureSummary> {
     `torture: seed ${o.seed}, ${o.members} member(s), ${o.clients} clients, ${o.durationS} s, faults ${o.faults.join(',') || 'none'}`,
   );
   const frozen = o.freeze ? await freezeStoreBuild() : undefined;
+  let peerTls: string | undefined;
+  if (o.peerTls) {
+    peerTls = join(o.out, 'certs');
+    mkdirSync(peerTls, { recursive: true });
+    // The peers are known by name (sN.torture, see peer-dns.ts): one certificate for all of them (named one
+    // by one: Node's TLS does not match a wildcard of two labels such as *.torture).
+    const names = Array.from({ length: o.members }, (_, i) => `DNS:s${i}.torture`);
+    await makeTestCerts(peerTls, ['peer'], ['IP:127.0.0.1', ...names].join(','));
+  }
   const cluster = await TortureCluster.start({
+    peerTls,
     storeEntry: frozen?.entry,
     peerDns: frozen?.peerDns,
     members: o.members,
@@ -261,7 +273,7 @@ export async function runTorture(o: TortureOptions): Promise<TortureSummary> {
     members: o.members,
     clients: o.clients,
     durationS: o.durationS,
-    command: `npm run torture -- --seed ${o.seed} --duration ${o.durationS} --members ${o.members} --clients ${o.clients} --faults ${o.faults.join(',') || 'none'}`,
+    command: `npm run torture -- --seed ${o.seed} --duration ${o.durationS} --members ${o.members} --clients ${o.clients} --faults ${o.faults.join(',') || 'none'}${o.peerTls ? ' --peer-tls' : ''}`,
     operations,
     operationsTotal: workload.history.length,
     faults: faultCounts,
