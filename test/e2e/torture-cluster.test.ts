@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { tempDir } from '../support/index.js';
+import { hasCommand, tempDir } from '../support/index.js';
 import { checkLinearizable } from '../torture/checks.js';
 import type { HistoryOp } from '../torture/history.js';
 import { FAULT_KINDS, type FaultKind } from '../torture/faults.js';
@@ -21,6 +21,7 @@ async function torture(
   members: number,
   durationS: number,
   faults: FaultKind[],
+  peerTls = false,
 ): Promise<TortureSummary> {
   const out = tempDir('torture-e2e-');
   const lines: string[] = [];
@@ -34,6 +35,7 @@ async function torture(
     log: (l) => lines.push(l),
     // Short holds and gaps so a CI-sized run sees every kind it is given.
     pace: { holdMs: [400, 1500], gapMs: [200, 800] },
+    peerTls,
   });
   const report: string[] = [];
   printSummary(s, (l) => report.push(l));
@@ -130,3 +132,15 @@ test('three members: membership churn and wiped members', { timeout: 240_000 }, 
   const got = attempted(s);
   for (const k of CHURN) assert.ok(got.includes(k), `fault ${k} never tried (got ${got.join(',')})`);
 });
+
+test(
+  'three members over TLS peers: link faults and kills on the TLS transport',
+  { skip: !hasCommand('openssl') && 'openssl not installed', timeout: 240_000 },
+  async () => {
+    const kinds: FaultKind[] = ['kill-leader', 'partition-leader', 'one-way', 'delay'];
+    const s = await torture(305, 3, 20, kinds, true);
+    assert.match(s.command, /--peer-tls/);
+    const got = attempted(s);
+    for (const k of kinds) assert.ok(got.includes(k), `fault ${k} never tried (got ${got.join(',')})`);
+  },
+);
