@@ -57,7 +57,7 @@ import {
 import { decodeBackup, decodeSnapshotData, encodeSnapshotData } from './snapshot.js';
 import { fromEtcdDb, isBoltFile, toEtcdDbAsync } from '../backup/etcd-db.js';
 import { AutoCompactor } from './compactor.js';
-import { clientOptions, loadTls } from './tls.js';
+import { clientOptions, loadTls, type TlsMaterial } from './tls.js';
 import bcrypt from 'bcryptjs';
 import { AuthErrors, JwtTokens, ROOT, tokenPrefix, type AuthInfo, type Permission } from '../auth/index.js';
 
@@ -204,6 +204,8 @@ export class StoreNode implements EtcdBackend {
       lock: DataDirLock;
       applied: number;
       snapshotIndex: number;
+      /** --peer-cert-file and the rest, read once by open(). */
+      peerTls: TlsMaterial | undefined;
     },
   ) {
     this.maxRequestBytes = cfg.maxRequestBytes;
@@ -218,9 +220,7 @@ export class StoreNode implements EtcdBackend {
     this.lock = parts.lock;
     this.appliedIndex = parts.applied;
     this.snapshotIndex = parts.snapshotIndex;
-    // Read again here (open() read and checked the same files first): the member dials and serves with it.
-    const peerTls = loadTls(cfg.peerTLS, 'peer-');
-    this.transport = new PeerTransport(this.peerHandler(), log.child('peer'), { tls: peerTls });
+    this.transport = new PeerTransport(this.peerHandler(), log.child('peer'), { tls: parts.peerTls });
     this.ids = new IdGenerator(this.memberId);
     this.leaseIds = new LeaseIdGenerator(this.memberId);
     metrics.onScrape(() => {
@@ -363,6 +363,7 @@ export class StoreNode implements EtcdBackend {
         lock,
         applied,
         snapshotIndex,
+        peerTls,
       });
     }
 
@@ -408,6 +409,7 @@ export class StoreNode implements EtcdBackend {
         snapshotIndex,
         peers: undefined,
         remotes,
+        peerTls,
       });
     }
     membership = Membership.bootstrap(cfg.initialCluster, cfg.initialClusterToken);
@@ -437,6 +439,7 @@ export class StoreNode implements EtcdBackend {
       applied,
       snapshotIndex,
       peers,
+      peerTls,
     });
   }
 
@@ -456,6 +459,7 @@ export class StoreNode implements EtcdBackend {
       snapshotIndex: number;
       peers: string[] | undefined;
       remotes?: Map<string, string[]>;
+      peerTls: TlsMaterial | undefined;
     },
   ): Promise<StoreNode> {
     const self = p.membership.members.get(p.memberId);
@@ -2049,11 +2053,7 @@ async function restoreBackup(
   } else if (!cfg.skipHashCheck) {
     throw new Error(`${cfg.restoreFrom}: snapshot missing hash but --skip-hash-check=false`);
   }
-  const sm = new StateMachine({
-    quotaBackendBytes: cfg.quotaBackendBytes,
-    maxTxnOps: cfg.maxTxnOps,
-    authTokenTtlMs: cfg.authTokenTtlMs,
-  });
+  const sm = new StateMachine({ quotaBackendBytes: cfg.quotaBackendBytes, maxTxnOps: cfg.maxTxnOps });
   // etcd's format (this store's backups, and etcd's own), or the format this store wrote before.
   if (isBoltFile(body)) sm.load(fromEtcdDb(body));
   else if (hasHash) sm.restore(decodeSnapshotData(decodeBackup(file)).stateMachine);

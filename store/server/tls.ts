@@ -58,15 +58,14 @@ export function loadTls(files: TlsFiles, flag: '' | 'peer-'): TlsMaterial | unde
   return m;
 }
 
-/** A TLS listener's options: HTTP/2 by ALPN for gRPC (HTTP/1.1 too, for /health and the JSON gateway). */
-export function serverOptions(m: TlsMaterial, alpn?: string[]): tls.TlsOptions {
+/** A TLS listener's options: our certificate, and client certificates required with client-cert-auth. */
+export function serverOptions(m: TlsMaterial): tls.TlsOptions {
   return {
     cert: m.cert,
     key: m.key,
     ca: m.ca,
     requestCert: m.clientCertAuth,
     rejectUnauthorized: m.clientCertAuth,
-    ...(alpn ? { ALPNProtocols: alpn } : {}),
   };
 }
 
@@ -82,7 +81,10 @@ export function peerCommonName(socket: net.Socket): string | undefined {
   return typeof cn === 'string' && cn !== '' ? cn : Array.isArray(cn) ? cn[0] : undefined;
 }
 
-/** Dials host:port in plain TCP, or in TLS for an https:// URL (`tls` must then be set). */
+/**
+ * Dials host:port in plain TCP, or in TLS for an https:// URL. Never throws: an https URL without `tlsOpts`
+ * gives a socket that fails at once, through the same 'error'/'close' path as an unreachable peer.
+ */
 export function dial(
   url: string,
   host: string,
@@ -90,7 +92,13 @@ export function dial(
   tlsOpts: tls.ConnectionOptions | undefined,
 ): net.Socket {
   if (url.startsWith('https:')) {
-    if (!tlsOpts) throw new Error(`${url}: an https peer URL needs --peer-cert-file and --peer-key-file`);
+    if (!tlsOpts) {
+      const s = new net.Socket();
+      process.nextTick(() =>
+        s.destroy(new Error(`${url}: an https peer URL needs --peer-cert-file and --peer-key-file`)),
+      );
+      return s;
+    }
     const s = tls.connect({ ...tlsOpts, host, port, servername: net.isIP(host) ? undefined : host });
     s.setNoDelay(true);
     return s;

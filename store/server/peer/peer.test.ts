@@ -9,6 +9,7 @@ import { Logger } from '../../../common/index.js';
 import { freePorts, waitFor } from '../../../test/support/index.js';
 import { decodeMessage, encodeMessage } from './codec.js';
 import { encodeFrame, FrameKind, FrameReader, FrameError } from './framing.js';
+import { dial } from '../tls.js';
 import { PeerTransport, SNAPSHOT_CHUNK, fetchMembership, type PeerHandler } from './transport.js';
 
 test('codec: a message with entries, context and a snapshot round-trips', () => {
@@ -192,4 +193,11 @@ test('a snapshot transfer that makes no progress, or has no peer to go to, is re
     silent.close();
     await a.close();
   }
+});
+
+test('dialling an https peer without peer TLS fails on the socket, not with a throw', async () => {
+  const s = dial('https://127.0.0.1:1', '127.0.0.1', 1, undefined);
+  const err = await new Promise<Error>((resolve) => s.once('error', resolve));
+  assert.match(err.message, /needs --peer-cert-file and --peer-key-file/);
+  await new Promise((resolve) => (s.destroyed ? resolve(undefined) : s.once('close', resolve)));
 });

@@ -106,6 +106,11 @@ class Peer {
     public urls: string[],
     private readonly t: PeerTransport,
   ) {
+    if (!t.tlsClient && urls.some((u) => u.startsWith('https:')))
+      t.log.warn('a peer has https URLs but this member has no --peer-cert-file/--peer-key-file', {
+        peer: id,
+        urls: urls.join(','),
+      });
     this.dial();
   }
 
