@@ -19,7 +19,7 @@ import {
   type Status,
 } from '../apimachinery/index.js';
 import type { Logger } from '../common/index.js';
-import { Storage } from './storage.js';
+import { Storage, type EtcdTLS } from './storage.js';
 import { PROCESS_SUBRESOURCES, RestHandler } from './rest.js';
 import { decodeBody, parseResourcePath, readBody, sendJSON, sendStatus } from './request.js';
 import { answerReview, isReviewPath } from './review.js';
@@ -41,12 +41,7 @@ import { ApiMetrics } from './metrics.js';
 import { applyDefaults } from './defaults.js';
 import { prepareForCreate } from './strategy.js';
 
-/** TLS to the store (kube-apiserver's --etcd-cafile, --etcd-certfile, --etcd-keyfile), as file contents. */
-export interface EtcdTLS {
-  ca?: Buffer;
-  cert?: Buffer;
-  key?: Buffer;
-}
+export type { EtcdTLS };
 
 export interface ApiServerOptions {
   etcdServers: string[];

@@ -129,6 +129,13 @@ class LeaseManager {
   }
 }
 
+/** TLS to the store (kube-apiserver's --etcd-cafile, --etcd-certfile, --etcd-keyfile), as file contents. */
+export interface EtcdTLS {
+  ca?: Buffer;
+  cert?: Buffer;
+  key?: Buffer;
+}
+
 export class Storage {
   readonly client: Etcd3;
   private readonly leases: LeaseManager;
@@ -138,7 +145,7 @@ export class Storage {
   constructor(
     endpoints: string[],
     private readonly log: Logger,
-    tls?: { ca?: Buffer; cert?: Buffer; key?: Buffer },
+    tls?: EtcdTLS,
   ) {
     this.client = new Etcd3({
       hosts: endpoints,
